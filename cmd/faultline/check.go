@@ -1,0 +1,106 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/faultline-io/faultline/checker"
+	"github.com/faultline-io/faultline/harness"
+	"github.com/faultline-io/faultline/history"
+)
+
+func newCheckCommand(g *globals) *cobra.Command {
+	var (
+		checkers []string
+		format   string
+		timeout  time.Duration
+		outDir   string
+	)
+	cmd := &cobra.Command{
+		Use:   "check <run-dir | history-file>",
+		Short: "Check a recorded history offline",
+		Long: `Check a history offline and exit 0 (valid), 1 (anomaly), 2 (unknown) or 254 (bad input).
+
+A run directory is checked with the checkers its test used, and results.json in it is
+rewritten. A history file is checked with --checker (default linearizable,stats);
+--format jepsen reads Jepsen EDN or jepsen.log histories.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := args[0]
+			st, err := os.Stat(path)
+			if err != nil {
+				return badInput(err)
+			}
+			names := splitList(checkers)
+			var ops []history.Op
+			dir := outDir
+			switch {
+			case st.IsDir():
+				if format != "jsonl" {
+					return badInputf("--format %s: a run directory holds a jsonl history", format)
+				}
+				if len(names) == 0 {
+					tr, err := harness.ReadTestRecord(path)
+					if err != nil && !errors.Is(err, fs.ErrNotExist) {
+						return badInput(err)
+					}
+					names = tr.Checkers
+				}
+				if dir == "" {
+					dir = path
+				}
+				ops, err = history.ReadFile(filepath.Join(path, harness.HistoryFile))
+			case format == "jsonl":
+				ops, err = history.ReadFile(path)
+			case format == "jepsen":
+				var f *os.File
+				if f, err = os.Open(path); err == nil {
+					ops, err = history.ReadJepsen(f)
+					f.Close()
+				}
+			default:
+				return badInputf("--format %q: want jsonl or jepsen", format)
+			}
+			if err != nil {
+				return badInput(fmt.Errorf("%s: %w", path, err))
+			}
+			if len(names) == 0 {
+				names = []string{"linearizable", "stats"}
+			}
+			res, err := harness.CheckOps(ops, names, timeout, dir)
+			if err != nil {
+				return badInput(err)
+			}
+			if st.IsDir() && outDir == "" {
+				if err := checker.WriteResults(filepath.Join(path, harness.ResultsFile), res); err != nil {
+					return err
+				}
+			}
+			printResults(cmd, res)
+			return verdict(res.Valid.ExitCode())
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&checkers, "checker", nil, "checkers to run (default: the test's, or linearizable,stats)")
+	f.StringVar(&format, "format", "jsonl", "history format: jsonl or jepsen")
+	f.DurationVar(&timeout, "checker-timeout", 60*time.Second, "linearizability search limit; past it the verdict is unknown")
+	f.StringVar(&outDir, "out", "", "directory for files checkers write (default: the run directory; none for a file)")
+	return cmd
+}
+
+func printResults(cmd *cobra.Command, res checker.Results) {
+	w := cmd.OutOrStdout()
+	for _, r := range res.Results {
+		fmt.Fprintf(w, "  %-14s %-8s %s\n", r.Checker, r.Valid, r.Summary)
+		for _, f := range r.Files {
+			fmt.Fprintf(w, "  %-14s          see %s\n", "", f)
+		}
+	}
+	fmt.Fprintf(w, "valid: %s\n", res.Valid)
+}

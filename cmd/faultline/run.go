@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"golang.org/x/term"
+
+	"github.com/faultline-io/faultline/harness"
+)
+
+func newRunCommand(g *globals) *cobra.Command {
+	cfg := harness.DefaultConfig()
+	var nemeses, bugs []string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run one test: start a cluster, inject faults, record and check the history",
+		Example: `  faultline run --runtime local --target raft --workload register \
+      --nemesis kill,pause --nodes 3 --time-limit 60s --seed 1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Nemeses = splitList(nemeses)
+			cfg.Bugs = splitList(bugs)
+			if err := cfg.Validate(); err != nil {
+				return badInput(err)
+			}
+			log := g.logger()
+			live := term.IsTerminal(int(os.Stderr.Fd()))
+			out, err := harness.Run(cmd.Context(), cfg, harness.RunOptions{
+				Log: log, Status: os.Stderr, StatusLive: live, CommandLine: os.Args,
+			})
+			if err != nil {
+				if errors.Is(err, harness.ErrUnavailable) {
+					return badInput(err)
+				}
+				return err
+			}
+			printOutcome(cmd, out)
+			if out.Interrupted {
+				log.Warn("run interrupted; history and partial results are in the run directory", zap.String("dir", out.Dir))
+				if out.Results.Valid.ExitCode() == exitAnomaly {
+					return verdict(exitAnomaly)
+				}
+				return verdict(exitUnknown)
+			}
+			return verdict(out.Results.Valid.ExitCode())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", "", "test name in the store (default: target-workload-nemeses)")
+	f.StringVar(&cfg.Target, "target", cfg.Target, "system under test (see 'faultline targets')")
+	f.StringVar(&cfg.Workload, "workload", cfg.Workload, "workload")
+	f.StringSliceVar(&nemeses, "nemesis", nil, "comma-separated nemeses, e.g. kill,pause (none: no faults)")
+	f.StringSliceVar(&bugs, "bug", nil, "seeded bug(s) to switch on in the target")
+	f.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of nodes")
+	f.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "client workers")
+	f.Float64Var(&cfg.Rate, "rate", cfg.Rate, "target operations per second, all workers together")
+	f.DurationVar(&cfg.TimeLimit, "time-limit", cfg.TimeLimit, "how long clients and faults run")
+	f.Int64Var(&cfg.Seed, "seed", cfg.Seed, "seed for the fault schedule and the workload")
+	f.StringVar(&cfg.Runtime, "runtime", cfg.Runtime, "auto, docker, netns or local")
+	f.StringVar(&cfg.Store, "store", cfg.Store, "directory that receives run directories")
+	f.DurationVar(&cfg.NemesisInterval, "nemesis-interval", cfg.NemesisInterval, "mean time between faults and mean fault duration")
+	f.DurationVar(&cfg.OpTimeout, "op-timeout", cfg.OpTimeout, "client operation timeout (a timed-out write is recorded as info)")
+	f.DurationVar(&cfg.CheckerTimeout, "checker-timeout", cfg.CheckerTimeout, "linearizability search limit; past it the verdict is unknown")
+	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long to wait for a healthy cluster")
+	f.StringVar(&cfg.Binary, "node-binary", "", "faultline binary used for nodes (default: this executable)")
+	f.IntVar(&cfg.Port, "port", cfg.Port, "node port on runtimes where each node has its own address")
+	f.IntVar(&cfg.Keys, "keys", cfg.Keys, "keys in use at once")
+	f.IntVar(&cfg.OpsPerKey, "ops-per-key", cfg.OpsPerKey, "retire a key after this many operations (0: never)")
+	return cmd
+}
+
+// splitList splits comma lists inside repeated flags and drops empties.
+func splitList(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		for _, p := range strings.Split(x, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func printOutcome(cmd *cobra.Command, out *harness.Outcome) {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "run directory: %s\n", out.Dir)
+	fmt.Fprintf(w, "operations: %d ok, %d fail, %d info; %d faults\n",
+		out.Counts.OK, out.Counts.Fail, out.Counts.Info, out.Counts.Nemesis)
+	printResults(cmd, out.Results)
+}

@@ -1,0 +1,159 @@
+// Package harness runs one test: it resolves and validates a Config, starts a
+// cluster on a runtime, drives client workers and the nemesis schedule while
+// recording the history, heals everything, performs final reads, checks the
+// history and writes the store directory. It knows no target's protocol.
+package harness
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/faultline-io/faultline/nemesis"
+	"github.com/faultline-io/faultline/targets"
+	"github.com/faultline-io/faultline/workloads"
+)
+
+// Config is the full, resolved description of a test. It is written to
+// test.json so that a run can be reproduced.
+type Config struct {
+	Name            string        `json:"name"`
+	Target          string        `json:"target"`
+	Workload        string        `json:"workload"`
+	Nemeses         []string      `json:"nemeses"`
+	Bugs            []string      `json:"bugs,omitempty"`
+	Nodes           int           `json:"nodes"`
+	Concurrency     int           `json:"concurrency"`
+	Rate            float64       `json:"rate"`
+	TimeLimit       time.Duration `json:"time_limit"`
+	Seed            int64         `json:"seed"`
+	Runtime         string        `json:"runtime"`
+	Store           string        `json:"store"`
+	NemesisInterval time.Duration `json:"nemesis_interval"`
+	OpTimeout       time.Duration `json:"op_timeout"`
+	CheckerTimeout  time.Duration `json:"checker_timeout"`
+	// HealthTimeout bounds the wait for a healthy cluster at start and
+	// after the final heal.
+	HealthTimeout time.Duration `json:"health_timeout"`
+	// Binary is the node binary; empty means the running executable.
+	Binary string `json:"binary,omitempty"`
+	// Port is the node port on runtimes where each node has its own IP.
+	Port int `json:"port"`
+	Keys      int `json:"keys"`
+	OpsPerKey int `json:"ops_per_key"`
+}
+
+// DefaultConfig returns the defaults of DESIGN.md §8.
+func DefaultConfig() Config {
+	wo := workloads.DefaultOptions()
+	return Config{
+		Target:          "raft",
+		Workload:        "register",
+		Nodes:           3,
+		Concurrency:     10,
+		Rate:            200,
+		TimeLimit:       60 * time.Second,
+		Seed:            1,
+		Runtime:         "auto",
+		Store:           "store",
+		NemesisInterval: 4 * time.Second,
+		OpTimeout:       time.Second,
+		CheckerTimeout:  60 * time.Second,
+		HealthTimeout:   30 * time.Second,
+		Port:            7000,
+		Keys:            wo.Keys,
+		OpsPerKey:       wo.OpsPerKey,
+	}
+}
+
+// FieldError is a validation error that names the offending field (as the
+// CLI flag or campaign key) and value.
+type FieldError struct {
+	Field string
+	Value any
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s: %v: %s", e.Field, e.Value, e.Msg)
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// Validate checks c and fills derived fields (Name). Errors are *FieldError.
+func (c *Config) Validate() error {
+	t, err := targets.Get(c.Target)
+	if err != nil {
+		return &FieldError{"target", c.Target, err.Error()}
+	}
+	if !contains(t.Workloads(), c.Workload) {
+		return &FieldError{"workload", c.Workload, fmt.Sprintf("target %s supports %v", c.Target, t.Workloads())}
+	}
+	if _, err := workloads.New(c.Workload, workloads.Options{}); err != nil {
+		return &FieldError{"workload", c.Workload, err.Error()}
+	}
+	known := nemesis.Names()
+	for _, n := range c.Nemeses {
+		if !contains(known, n) {
+			return &FieldError{"nemesis", n, fmt.Sprintf("unknown nemesis (known: %s)", strings.Join(known, ", "))}
+		}
+	}
+	var bugNames []string
+	for _, b := range t.Bugs() {
+		bugNames = append(bugNames, b.Name)
+	}
+	for _, b := range c.Bugs {
+		if !contains(bugNames, b) {
+			return &FieldError{"bug", b, fmt.Sprintf("target %s has seeded bugs %v", c.Target, bugNames)}
+		}
+	}
+	switch {
+	case c.Nodes < 1 || c.Nodes > 9:
+		return &FieldError{"nodes", c.Nodes, "must be between 1 and 9"}
+	case c.Concurrency < 1 || c.Concurrency > 1000:
+		return &FieldError{"concurrency", c.Concurrency, "must be between 1 and 1000"}
+	case c.Rate <= 0:
+		return &FieldError{"rate", c.Rate, "must be positive (operations per second, all workers together)"}
+	case c.TimeLimit <= 0:
+		return &FieldError{"time-limit", c.TimeLimit, "must be positive, e.g. 60s"}
+	case c.NemesisInterval <= 0:
+		return &FieldError{"nemesis-interval", c.NemesisInterval, "must be positive"}
+	case c.OpTimeout <= 0:
+		return &FieldError{"op-timeout", c.OpTimeout, "must be positive"}
+	case c.CheckerTimeout <= 0:
+		return &FieldError{"checker-timeout", c.CheckerTimeout, "must be positive"}
+	case c.HealthTimeout <= 0:
+		return &FieldError{"health-timeout", c.HealthTimeout, "must be positive"}
+	case c.Port < 1 || c.Port > 65535:
+		return &FieldError{"port", c.Port, "must be a TCP port"}
+	case c.Keys < 1:
+		return &FieldError{"keys", c.Keys, "must be at least 1"}
+	case c.OpsPerKey < 0:
+		return &FieldError{"ops-per-key", c.OpsPerKey, "must not be negative"}
+	case c.Store == "":
+		return &FieldError{"store", c.Store, "must name a directory"}
+	}
+	if !contains(RuntimeNames(), c.Runtime) && c.Runtime != "auto" {
+		return &FieldError{"runtime", c.Runtime, fmt.Sprintf("want auto or one of %v", RuntimeNames())}
+	}
+	if c.Name == "" {
+		parts := []string{c.Target, c.Workload}
+		parts = append(parts, c.Nemeses...)
+		parts = append(parts, c.Bugs...)
+		c.Name = strings.Join(parts, "-")
+	}
+	if !nameRE.MatchString(c.Name) {
+		return &FieldError{"name", c.Name, "use letters, digits, '.', '_' and '-'"}
+	}
+	return nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,520 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/faultline-io/faultline/checker"
+	"github.com/faultline-io/faultline/cluster"
+	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/nemesis"
+	"github.com/faultline-io/faultline/targets"
+	"github.com/faultline-io/faultline/workloads"
+)
+
+// ErrUnavailable wraps a request the chosen runtime or kernel cannot honour,
+// such as a network nemesis on the local runtime. The CLI maps it to exit 254.
+var ErrUnavailable = errors.New("unavailable")
+
+// RunOptions are the parts of a run that are not the test itself.
+type RunOptions struct {
+	Log *zap.Logger
+	// Status receives a live status line ("\r...") when StatusLive, else
+	// progress is logged every ProgressEvery.
+	Status        io.Writer
+	StatusLive    bool
+	ProgressEvery time.Duration
+	CommandLine   []string
+}
+
+// Outcome is what a run produced.
+type Outcome struct {
+	Dir         string
+	Results     checker.Results
+	Interrupted bool
+	Counts      Counts
+}
+
+// Counts are client op completions by type.
+type Counts struct{ OK, Fail, Info, Nemesis int64 }
+
+// ScheduleEntry is one fault as it happened, written to schedule.json.
+type ScheduleEntry struct {
+	Fault   nemesis.Fault `json:"fault"`
+	Start   int64         `json:"start"`          // ns since test start, when it took effect
+	Healed  int64         `json:"healed"`         // ns since test start; 0 when never healed
+	Applied bool          `json:"applied"`        // false when Invoke failed
+	Error   string        `json:"error,omitempty"`
+}
+
+// run is the state of one test in progress.
+type run struct {
+	cfg    Config
+	opts   RunOptions
+	log    *zap.Logger
+	dir    string
+	target targets.Target
+	gen    workloads.Generator
+	rec    *history.Recorder
+	start  time.Time
+
+	ok, fail, info, nem atomic.Int64
+	currentFault        atomic.Value // string
+
+	mu       sync.Mutex
+	schedule []ScheduleEntry
+}
+
+func (r *run) now() int64 { return int64(time.Since(r.start)) }
+
+// Run executes the test described by cfg (which must have passed Validate).
+// It always heals and tears down what it started, also when ctx is cancelled
+// (Ctrl-C), and always closes the history. The error is non-nil only when the
+// run could not produce a history to check.
+func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err error) {
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 10 * time.Second
+	}
+	target, err := targets.Get(cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	gen, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey})
+	if err != nil {
+		return nil, err
+	}
+	rtName, rt, err := ResolveRuntime(ctx, cfg.Runtime)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	dir, err := newRunDir(cfg.Store, cfg.Name, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	absDir, _ := filepath.Abs(dir)
+	log.Info("run", zap.String("dir", dir), zap.String("runtime", rtName), zap.Int64("seed", cfg.Seed))
+	host, _ := os.Hostname()
+	if err := writeJSON(filepath.Join(dir, TestFile), TestRecord{
+		Config: cfg, Runtime: rtName, Checkers: gen.Checkers(), CommandLine: opts.CommandLine,
+		Version: Version, GitRevision: GitRevision, GoVersion: goVersion(), Started: time.Now().UTC(), Host: host,
+	}); err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, opts: opts, log: log, dir: dir, target: target, gen: gen}
+	r.currentFault.Store("")
+	out = &Outcome{Dir: dir}
+
+	rec, err := history.NewRecorder(filepath.Join(dir, HistoryFile))
+	if err != nil {
+		return out, err
+	}
+	r.rec = rec
+	defer func() {
+		if cerr := rec.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close history: %w", cerr)
+		}
+	}()
+
+	// Teardown runs whatever happens below, including panics, and is not
+	// cancelled by Ctrl-C.
+	var cl cluster.Cluster
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error: %v\n%s", p, debug.Stack())
+		}
+		if cl != nil {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			if terr := cl.Teardown(tctx); terr != nil {
+				log.Error("teardown", zap.Error(terr))
+				if err == nil {
+					err = fmt.Errorf("teardown: %w", terr)
+				}
+			} else {
+				log.Info("cluster torn down")
+			}
+		}
+	}()
+
+	spec := cluster.Spec{
+		Name: cfg.Name, RunDir: absDir, Nodes: cfg.Nodes, Port: cfg.Port, Binary: cfg.Binary,
+		Command: func(self cluster.Peer, peers []cluster.Peer, dataDir string) []string {
+			return target.NodeCommand(self, peers, dataDir, cfg.Bugs)
+		},
+	}
+	t0 := time.Now()
+	cl, err = rt.Start(ctx, spec)
+	if err != nil {
+		cl = nil
+		return out, fmt.Errorf("start %d-node %s cluster on %s: %w", cfg.Nodes, cfg.Target, rtName, err)
+	}
+	env := nemesis.Env{Cluster: cl}
+	if lr, ok := target.(targets.LeaderReporter); ok {
+		env.Leader = func(ctx context.Context) (string, error) { return lr.Leader(ctx, cl.Nodes()) }
+	}
+	nems := map[string]nemesis.Nemesis{}
+	selects := map[string][]string{}
+	for _, name := range cfg.Nemeses {
+		n, err := nemesis.New(name)
+		if err != nil {
+			return out, err
+		}
+		if err := n.Available(cl); err != nil {
+			return out, fmt.Errorf("%w: nemesis %s on runtime %s: %v", ErrUnavailable, name, rtName, err)
+		}
+		nems[name] = n
+		if s, ok := n.(nemesis.Selector); ok {
+			selects[name] = s.Selects()
+		}
+	}
+	if err := r.waitHealthy(ctx, cl); err != nil {
+		return out, fmt.Errorf("cluster never became healthy: %w", err)
+	}
+	log.Info("cluster healthy", zap.Int("nodes", cfg.Nodes), zap.Duration("took", time.Since(t0).Round(time.Millisecond)))
+
+	steps, err := nemesis.Schedule(nemesis.ScheduleOptions{
+		Nemeses: cfg.Nemeses, Selects: selects, Interval: cfg.NemesisInterval,
+		Until: cfg.TimeLimit - cfg.NemesisInterval/2, Seed: cfg.Seed,
+	})
+	if err != nil {
+		return out, err
+	}
+
+	// The test proper.
+	r.start = time.Now()
+	workCtx, stopWork := context.WithTimeout(ctx, cfg.TimeLimit)
+	defer stopWork()
+	var wg sync.WaitGroup
+	errc := make(chan error, cfg.Concurrency+2)
+	for w := 0; w < cfg.Concurrency; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			defer r.recoverTo(errc, stopWork)
+			if err := r.worker(ctx, workCtx, cl, w); err != nil {
+				errc <- err
+				stopWork()
+			}
+		}(w)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer r.recoverTo(errc, stopWork)
+		r.runSchedule(workCtx, env, nems, steps)
+	}()
+	progressDone := make(chan struct{})
+	go r.progress(workCtx, progressDone)
+	wg.Wait()
+	stopWork()
+	<-progressDone
+
+	// Final phase: heal everything (even when interrupted), wait for health,
+	// read every key.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	r.healAll(hctx, env, nems)
+	cancel()
+	out.Interrupted = ctx.Err() != nil
+	select {
+	case err := <-errc:
+		return out, err
+	default:
+	}
+	if !out.Interrupted {
+		if err := r.waitHealthy(ctx, cl); err != nil {
+			log.Warn("cluster not healthy after final heal; final reads may fail", zap.Error(err))
+		}
+		r.finalReads(ctx, cl)
+	}
+	if err := writeJSON(filepath.Join(dir, ScheduleFile), r.scheduleSnapshot()); err != nil {
+		log.Error("write schedule", zap.Error(err))
+	}
+	out.Counts = Counts{OK: r.ok.Load(), Fail: r.fail.Load(), Info: r.info.Load(), Nemesis: r.nem.Load()}
+	if err := rec.Close(); err != nil {
+		return out, fmt.Errorf("close history: %w", err)
+	}
+	// Tear down before checking, so nodes do not compete with the checker.
+	if cl != nil {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		terr := cl.Teardown(tctx)
+		cancel()
+		if terr != nil {
+			return out, fmt.Errorf("teardown: %w", terr)
+		}
+		cl = nil
+		log.Info("cluster torn down")
+	}
+	log.Info("checking history", zap.Int64("ok", out.Counts.OK), zap.Int64("fail", out.Counts.Fail),
+		zap.Int64("info", out.Counts.Info), zap.Int64("faults", out.Counts.Nemesis))
+	res, err := CheckDir(dir, gen.Checkers(), cfg.CheckerTimeout)
+	if err != nil {
+		return out, err
+	}
+	out.Results = res
+	return out, nil
+}
+
+// CheckDir checks the history in a run directory with the named checkers,
+// writes results.json there and returns the results.
+func CheckDir(dir string, names []string, timeout time.Duration) (checker.Results, error) {
+	ops, err := history.ReadFile(filepath.Join(dir, HistoryFile))
+	if err != nil {
+		return checker.Results{}, err
+	}
+	res, err := CheckOps(ops, names, timeout, dir)
+	if err != nil {
+		return res, err
+	}
+	return res, checker.WriteResults(filepath.Join(dir, ResultsFile), res)
+}
+
+func (r *run) recoverTo(errc chan<- error, stop func()) {
+	if p := recover(); p != nil {
+		errc <- fmt.Errorf("internal error: %v\n%s", p, debug.Stack())
+		stop()
+	}
+}
+
+func (r *run) waitHealthy(ctx context.Context, cl cluster.Cluster) error {
+	hc, ok := r.target.(targets.HealthChecker)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.HealthTimeout)
+	defer cancel()
+	var last error
+	for {
+		cctx, c := context.WithTimeout(ctx, time.Second)
+		last = hc.Healthy(cctx, cl.Nodes())
+		c()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (r *run) record(op history.Op) {
+	if _, err := r.rec.Append(op); err != nil {
+		// Losing history silently would make the verdict a lie.
+		panic(fmt.Sprintf("history: append failed: %v", err))
+	}
+}
+
+// worker issues ops until workCtx is done. ctx is the run's context: Ctrl-C
+// cancels in-flight ops, the time limit does not.
+func (r *run) worker(ctx, workCtx context.Context, cl cluster.Cluster, w int) error {
+	client, err := r.target.NewClient(cl.Nodes())
+	if err != nil {
+		return fmt.Errorf("client %d: %w", w, err)
+	}
+	defer client.Close()
+	rng := rand.New(rand.NewSource(r.cfg.Seed*1_000_003 + int64(w)))
+	process := history.Process(w)
+	interval := time.Duration(float64(time.Second) * float64(r.cfg.Concurrency) / r.cfg.Rate)
+	// Stagger workers so they do not fire in lockstep.
+	next := time.Now().Add(time.Duration(rng.Int63n(int64(interval) + 1)))
+	for {
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-workCtx.Done():
+				return nil
+			case <-time.After(d):
+			}
+		} else if workCtx.Err() != nil {
+			return nil
+		}
+		next = next.Add(interval)
+		if behind := time.Since(next); behind > interval {
+			next = time.Now()
+		}
+		op := r.gen.Next(rng)
+		if r.invoke(ctx, client, process, op).Type == history.Info {
+			// A process that got info never issues again (DESIGN.md §4).
+			process += history.Process(r.cfg.Concurrency)
+		}
+	}
+}
+
+// invoke records op's invocation, performs it and records its completion.
+func (r *run) invoke(ctx context.Context, client targets.Client, p history.Process, op history.Op) history.Op {
+	op.Process, op.Type, op.Time = p, history.Invoke, r.now()
+	r.record(op)
+	octx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
+	done := client.Invoke(octx, op)
+	cancel()
+	done.Process, done.F, done.Key, done.Time = p, op.F, op.Key, r.now()
+	switch done.Type {
+	case history.OK:
+		r.ok.Add(1)
+	case history.Fail:
+		r.fail.Add(1)
+	default:
+		if done.Type != history.Info {
+			done.Error = fmt.Sprintf("client returned type %q; recorded as info", done.Type)
+			done.Type = history.Info
+		}
+		r.info.Add(1)
+	}
+	r.record(done)
+	return done
+}
+
+// runSchedule applies the schedule's faults one after another until workCtx
+// ends; each fault is healed before the next quiet period.
+func (r *run) runSchedule(workCtx context.Context, env nemesis.Env, nems map[string]nemesis.Nemesis, steps []nemesis.Step) {
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-workCtx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for _, s := range steps {
+		if !sleep(s.Quiet) {
+			return
+		}
+		n := nems[s.Fault.Nemesis]
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(workCtx), 30*time.Second)
+		applied, err := n.Invoke(ictx, env, s.Fault)
+		cancel()
+		entry := ScheduleEntry{Fault: applied, Start: r.now(), Applied: err == nil}
+		op := history.Op{Process: history.Nemesis, Type: history.Info, F: s.Fault.Nemesis,
+			Value: applied.MarshalValue(), Time: entry.Start}
+		if err != nil {
+			entry.Error = err.Error()
+			op.Error = err.Error()
+			r.log.Warn("fault not applied", zap.String("nemesis", s.Fault.Nemesis), zap.Error(err))
+		} else {
+			r.log.Debug("fault", zap.String("nemesis", s.Fault.Nemesis), zap.Strings("nodes", applied.Nodes))
+			r.currentFault.Store(fmt.Sprintf("%s %v", s.Fault.Nemesis, applied.Nodes))
+		}
+		r.record(op)
+		r.nem.Add(1)
+		sleep(s.Hold)
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(workCtx), 30*time.Second)
+		herr := n.Heal(hctx, env)
+		cancel()
+		entry.Healed = r.now()
+		r.recordHeal(s.Fault.Nemesis, herr)
+		r.currentFault.Store("")
+		r.mu.Lock()
+		r.schedule = append(r.schedule, entry)
+		r.mu.Unlock()
+		if workCtx.Err() != nil {
+			return
+		}
+	}
+}
+
+func (r *run) recordHeal(name string, err error) {
+	op := history.Op{Process: history.Nemesis, Type: history.Info, F: "heal",
+		Value: history.MustValue(map[string]string{"nemesis": name}), Time: r.now()}
+	if err != nil {
+		op.Error = err.Error()
+		r.log.Error("heal failed", zap.String("nemesis", name), zap.Error(err))
+	}
+	r.record(op)
+}
+
+func (r *run) healAll(ctx context.Context, env nemesis.Env, nems map[string]nemesis.Nemesis) {
+	for name, n := range nems {
+		if err := n.Heal(ctx, env); err != nil {
+			r.log.Error("final heal", zap.String("nemesis", name), zap.Error(err))
+			r.recordHeal(name, err)
+		}
+	}
+	// Whatever the nemeses did, every node must be up and running for the
+	// final reads.
+	for _, node := range env.Cluster.Nodes() {
+		_ = node.Resume(ctx)
+		if err := node.Start(ctx); err != nil {
+			r.log.Error("restart after heal", zap.String("node", node.ID()), zap.Error(err))
+		}
+	}
+}
+
+// finalReads reads every key the workload touched, retrying a few times so
+// a slow recovery does not leave the final state unread.
+func (r *run) finalReads(ctx context.Context, cl cluster.Cluster) {
+	client, err := r.target.NewClient(cl.Nodes())
+	if err != nil {
+		r.log.Error("final reads", zap.Error(err))
+		return
+	}
+	defer client.Close()
+	process := history.Process(r.cfg.Concurrency * 1_000_000)
+	var okReads, keys int
+	for _, op := range r.gen.FinalReads() {
+		keys++
+		for attempt := 0; attempt < 5 && ctx.Err() == nil; attempt++ {
+			done := r.invoke(ctx, client, process, op)
+			if done.Type == history.Info {
+				process++
+			}
+			if done.Type == history.OK {
+				okReads++
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	r.log.Info("final reads", zap.Int("keys", keys), zap.Int("ok", okReads))
+}
+
+func (r *run) scheduleSnapshot() []ScheduleEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]ScheduleEntry{}, r.schedule...)
+}
+
+// progress shows a status line on a terminal, or logs every ProgressEvery.
+func (r *run) progress(workCtx context.Context, done chan<- struct{}) {
+	defer close(done)
+	every := time.Second
+	if !r.opts.StatusLive {
+		every = r.opts.ProgressEvery
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-workCtx.Done():
+			if r.opts.StatusLive && r.opts.Status != nil {
+				fmt.Fprint(r.opts.Status, "\r\033[K")
+			}
+			return
+		case <-t.C:
+		}
+		el := time.Since(r.start).Truncate(time.Second)
+		fault, _ := r.currentFault.Load().(string)
+		if r.opts.StatusLive && r.opts.Status != nil {
+			fmt.Fprintf(r.opts.Status, "\r\033[K[%v/%v] ok %d  fail %d  info %d  faults %d  %s",
+				el, r.cfg.TimeLimit, r.ok.Load(), r.fail.Load(), r.info.Load(), r.nem.Load(), fault)
+			continue
+		}
+		r.log.Info("progress", zap.Duration("elapsed", el), zap.Duration("limit", r.cfg.TimeLimit),
+			zap.Int64("ok", r.ok.Load()), zap.Int64("fail", r.fail.Load()), zap.Int64("info", r.info.Load()),
+			zap.Int64("faults", r.nem.Load()), zap.String("fault", fault))
+	}
+}

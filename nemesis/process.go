@@ -1,0 +1,152 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/faultline-io/faultline/cluster"
+)
+
+// Selections understood by the process nemeses.
+const (
+	SelectOne      = "one"
+	SelectLeader   = "leader"
+	SelectMinority = "minority"
+	SelectMajority = "majority"
+	SelectAll      = "all"
+)
+
+// Selector is implemented by nemeses that choose their nodes with
+// SelectNodes; schedules pick one of Selects() for each fault.
+type Selector interface {
+	Selects() []string
+}
+
+// SelectNodes resolves a selection to node ids, using f's seed for random
+// choices. "leader" asks env.Leader; it fails when there is no leader rather
+// than picking another node silently.
+func SelectNodes(ctx context.Context, env Env, f Fault) ([]string, error) {
+	var ids []string
+	for _, n := range env.Cluster.Nodes() {
+		ids = append(ids, n.ID())
+	}
+	return selectIDs(ctx, env, f, ids)
+}
+
+func selectIDs(ctx context.Context, env Env, f Fault, ids []string) ([]string, error) {
+	r := f.Rand()
+	shuffled := append([]string(nil), ids...)
+	r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	var out []string
+	switch f.Select {
+	case "", SelectOne:
+		out = shuffled[:1]
+	case SelectMinority:
+		out = shuffled[:max(1, (len(ids)-1)/2)]
+	case SelectMajority:
+		out = shuffled[:len(ids)/2+1]
+	case SelectAll:
+		out = shuffled
+	case SelectLeader:
+		if env.Leader == nil {
+			return nil, errors.New("this target has no leader")
+		}
+		id, err := env.Leader(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("find leader: %w", err)
+		}
+		out = []string{id}
+	default:
+		return nil, fmt.Errorf("unknown selection %q (want one, leader, minority, majority or all)", f.Select)
+	}
+	out = append([]string(nil), out...)
+	sort.Strings(out)
+	return out, nil
+}
+
+// processNemesis applies a per-node action (kill, pause) and remembers which
+// nodes it affected so that Heal can undo exactly those.
+type processNemesis struct {
+	name  string
+	note  string
+	apply func(ctx context.Context, n cluster.Node) error
+	undo  func(ctx context.Context, n cluster.Node) error
+
+	mu       sync.Mutex
+	affected map[string]bool
+}
+
+func (p *processNemesis) Name() string { return p.name }
+
+func (p *processNemesis) Selects() []string {
+	return []string{SelectOne, SelectLeader, SelectMinority, SelectMajority}
+}
+
+// Available is nil: every runtime can kill and pause its nodes.
+func (p *processNemesis) Available(c cluster.Cluster) error { return nil }
+
+func (p *processNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, error) {
+	ids, err := SelectNodes(ctx, env, f)
+	if err != nil {
+		return f, err
+	}
+	f.Nodes, f.Note = ids, p.note
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.affected == nil {
+		p.affected = map[string]bool{}
+	}
+	var errs []error
+	for _, id := range ids {
+		n := cluster.NodeByID(env.Cluster, id)
+		if n == nil {
+			errs = append(errs, fmt.Errorf("no node %s", id))
+			continue
+		}
+		// Record before applying: a half-applied fault must still be healed.
+		p.affected[id] = true
+		if err := p.apply(ctx, n); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", p.name, id, err))
+		}
+	}
+	return f, errors.Join(errs...)
+}
+
+func (p *processNemesis) Heal(ctx context.Context, env Env) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for _, n := range env.Cluster.Nodes() {
+		if !p.affected[n.ID()] {
+			continue
+		}
+		if err := p.undo(ctx, n); err != nil {
+			errs = append(errs, fmt.Errorf("heal %s %s: %w", p.name, n.ID(), err))
+			continue
+		}
+		delete(p.affected, n.ID())
+	}
+	return errors.Join(errs...)
+}
+
+func init() {
+	Register("kill", func() Nemesis {
+		return &processNemesis{
+			name:  "kill",
+			note:  "SIGKILL, restarted on the same data at heal",
+			apply: func(ctx context.Context, n cluster.Node) error { return n.Kill(ctx) },
+			undo:  func(ctx context.Context, n cluster.Node) error { return n.Start(ctx) },
+		}
+	})
+	Register("pause", func() Nemesis {
+		return &processNemesis{
+			name:  "pause",
+			note:  "paused (SIGSTOP or cgroup freezer), resumed at heal",
+			apply: func(ctx context.Context, n cluster.Node) error { return n.Pause(ctx) },
+			undo:  func(ctx context.Context, n cluster.Node) error { return n.Resume(ctx) },
+		}
+	})
+}
