@@ -10,5 +10,7 @@ import (
 // CheckOps runs the named checkers over ops; outDir receives files such as
 // Porcupine's visualization ("" for none).
 func CheckOps(ops []history.Op, names []string, timeout time.Duration, outDir string) (checker.Results, error) {
-	return checker.Run(names, ops, checker.Options{Timeout: timeout, OutDir: outDir, MaxVisualizedOps: 2000})
+	return checker.Run(names, ops, checker.Options{LinearizableOptions: checker.LinearizableOptions{
+		Timeout: timeout, OutDir: outDir, MaxVisualizedOps: 2000,
+	}})
 }

@@ -252,6 +252,13 @@ func (r *ednReader) readSeq(kind ednKind, end byte) (ednValue, error) {
 			r.i++
 			return v, nil
 		}
+		if r.src[r.i] == '#' && r.i+1 < len(r.src) && r.src[r.i+1] == '_' {
+			r.i += 2 // discard the next form, which may be the last one
+			if _, err := r.read(); err != nil {
+				return v, err
+			}
+			continue
+		}
 		item, err := r.read()
 		if err != nil {
 			return v, err

@@ -1,0 +1,462 @@
+package checker
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/faultline-io/faultline/history"
+)
+
+const (
+	// DefaultLinearizableTimeout is the check's budget when
+	// LinearizableOptions.Timeout is zero.
+	DefaultLinearizableTimeout = time.Minute
+	// DefaultMaxVisualizedOps is the cap on operations drawn when
+	// LinearizableOptions.MaxVisualizedOps is zero.
+	DefaultMaxVisualizedOps = 10000
+	// VisualizationFile is the name of Porcupine's HTML visualization,
+	// written into LinearizableOptions.OutDir when a history is not
+	// linearizable.
+	VisualizationFile = "linearizable.html"
+)
+
+// LinearizableOptions configures CheckLinearizable.
+type LinearizableOptions struct {
+	// Timeout bounds the search over all keys; zero means
+	// DefaultLinearizableTimeout. Keys still undecided when it expires make
+	// the verdict Unknown (unless another key failed): a timeout never
+	// yields true. Explaining a failure (finding the op that cannot be
+	// linearized, drawing it) gets a second budget of the same size.
+	Timeout time.Duration
+	// OutDir is the run directory; on failure the visualization is written
+	// there as VisualizationFile. Empty means no file.
+	OutDir string
+	// MaxVisualizedOps caps the operations re-checked to explain a failure
+	// and drawn: whole failing keys, smallest first, while they fit, else a
+	// prefix of the smallest failing key. Zero means DefaultMaxVisualizedOps.
+	MaxVisualizedOps int
+}
+
+// linearizableDetails is Result.Details of CheckLinearizable.
+type linearizableDetails struct {
+	Keys        []string     `json:"keys"` // every key checked ("" is the single register)
+	Ops         regCounts    `json:"ops"`
+	Failures    []keyFailure `json:"failures,omitempty"`
+	UnknownKeys []string     `json:"unknown_keys,omitempty"` // undecided when the timeout expired
+	Timeout     string       `json:"timeout"`
+	// Visualization is the file written, or why none was.
+	Visualization string `json:"visualization,omitempty"`
+}
+
+// keyFailure is the verdict on one key that is not linearizable.
+type keyFailure struct {
+	Key   string `json:"key"`
+	Valid Valid  `json:"valid"`
+	Ops   int    `json:"ops"` // operations checked on this key
+	// Stuck is the first operation that no linearization of the key can
+	// include, when the explaining pass found it.
+	Stuck      *stuckOp `json:"stuck,omitempty"`
+	Visualized bool     `json:"visualized"`
+}
+
+type stuckOp struct {
+	Op              string `json:"op"`
+	Process         string `json:"process"`
+	InvokeIndex     int64  `json:"invoke_index"`
+	CompletionIndex int64  `json:"completion_index"` // -1: never completed
+	Time            int64  `json:"time"`             // invoke time
+}
+
+// CheckLinearizable checks that a history of read/write/cas registers is
+// linearizable, with Porcupine, each key separately (Key "" is a single
+// register). Its Result is named "linearizable".
+//
+// Values are integers: write v, cas [from, to], and an ok read returns v or
+// null (never written, distinct from 0). ok ops are checked over their
+// interval [invoke, completion]; fail ops are left out; info ops and invokes
+// that never completed may have happened at any time after their invoke
+// (see convertRegister). Nemesis ops are ignored.
+//
+// The verdict is False if some key is not linearizable; else Unknown if the
+// timeout expired with keys undecided; else True. A history the model
+// cannot interpret (unpaired events, an f other than read, write or cas,
+// non-integer values) is Unknown, with a summary naming the op's index.
+//
+// On False, the failing keys (up to opts.MaxVisualizedOps operations) are
+// checked again to find the operation that cannot be linearized, which sets
+// Result.FirstAnomalyTime to its invoke time, and if opts.OutDir is set
+// Porcupine's visualization of them is written to VisualizationFile and
+// listed in Result.Files.
+func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
+	const name = "linearizable"
+	timeout := cmp.Or(opts.Timeout, DefaultLinearizableTimeout)
+	if timeout < 0 {
+		timeout = 0 // expired: undecided keys are Unknown
+	}
+	maxVis := cmp.Or(opts.MaxVisualizedOps, DefaultMaxVisualizedOps)
+
+	byKey, counts, err := convertRegister(ops)
+	if err != nil {
+		return Result{Checker: name, Valid: Unknown, Summary: "cannot check the history: " + err.Error()}
+	}
+	keys := slices.Sorted(maps.Keys(byKey))
+	parts := make([][]*regOp, len(keys))
+	for i, k := range keys {
+		parts[i] = byKey[k]
+	}
+	verdicts := checkKeys(parts, timeout)
+
+	det := linearizableDetails{Keys: keys, Ops: counts, Timeout: timeout.String()}
+	var failing []int
+	for i, v := range verdicts {
+		switch v {
+		case porcupine.Illegal:
+			failing = append(failing, i)
+		case porcupine.Unknown:
+			det.UnknownKeys = append(det.UnknownKeys, keys[i])
+		}
+	}
+	res := Result{Checker: name}
+	total := counts.OK + counts.Info + counts.Fail + counts.Pending
+	switch {
+	case len(failing) > 0:
+		res.Valid = False
+	case len(det.UnknownKeys) > 0:
+		res.Valid = Unknown
+		res.Summary = fmt.Sprintf("unknown: timed out after %s with %d of %d keys undecided and no violation found",
+			timeout, len(det.UnknownKeys), len(keys))
+	default:
+		res.Valid = True
+		res.Summary = fmt.Sprintf("linearizable: %d operations on %d keys (%d ok, %d info, %d fail, %d never completed)",
+			total, len(keys), counts.OK, counts.Info, counts.Fail, counts.Pending)
+	}
+	if res.Valid == False {
+		failures := make([]keyFailure, len(failing))
+		fparts := make([][]*regOp, len(failing))
+		for j, i := range failing {
+			failures[j] = keyFailure{Key: keys[i], Valid: False, Ops: len(parts[i])}
+			fparts[j] = parts[i]
+		}
+		ex := explain(fparts, failures, maxVis, timeout, opts.OutDir)
+		det.Failures = failures
+		det.Visualization = ex.note
+		if ex.file != "" {
+			res.Files = []string{ex.file}
+		}
+		res.FirstAnomalyTime = firstAnomaly(failures, fparts)
+		res.Summary = failureSummary(failures, len(keys), ex.file)
+	}
+	res.Details, _ = json.Marshal(det)
+	return res
+}
+
+// checkKeys checks each partition with Porcupine, on GOMAXPROCS workers, all
+// under one deadline. A partition not started or not finished by the
+// deadline is Unknown.
+func checkKeys(parts [][]*regOp, timeout time.Duration) []porcupine.CheckResult {
+	deadline := time.Now().Add(timeout)
+	out := make([]porcupine.CheckResult, len(parts))
+	// Largest first, so one big key does not start last.
+	order := make([]int, len(parts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(len(parts[b]), len(parts[a])) })
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(parts)) {
+		wg.Go(func() {
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= len(order) {
+					return
+				}
+				k := order[j]
+				out[k] = checkKey(parts[k], deadline)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// poolHeadStart is how long the plain model runs alone on a key with
+// unknown writes or cas before the pool model joins the race.
+const poolHeadStart = 200 * time.Millisecond
+
+// checkKey checks one key by the deadline. Keys without unknown writes or
+// cas use the plain model. Others race the plain model, which is fastest on
+// valid histories, against the pool model (pool.go), which is often far
+// faster at proving a history invalid; both are exact, so the first
+// decision (Ok or Illegal) is the answer and the other search is stopped.
+func checkKey(part []*regOp, deadline time.Time) porcupine.CheckResult {
+	rem := time.Until(deadline)
+	if rem <= 0 {
+		return porcupine.Unknown
+	}
+	if !needsPool(part) {
+		return porcupine.CheckOperationsTimeout(registerModel(false), porcupineOps(part, false, nil), rem)
+	}
+	var stop atomic.Bool
+	results := make(chan porcupine.CheckResult, 2)
+	go func() {
+		results <- porcupine.CheckOperationsTimeout(stoppable(registerModel(false), &stop), porcupineOps(part, false, nil), rem)
+	}()
+	head := time.NewTimer(min(rem/4, poolHeadStart))
+	defer head.Stop()
+	select {
+	case r := <-results:
+		return r
+	case <-head.C:
+	}
+	go func() {
+		rem := time.Until(deadline)
+		if rem <= 0 {
+			results <- porcupine.Unknown
+			return
+		}
+		results <- porcupine.CheckOperationsTimeout(stoppable(poolModel(false), &stop), porcupineOps(part, true, nil), rem)
+	}()
+	r := <-results
+	if r == porcupine.Unknown {
+		return <-results
+	}
+	// The loser's steps now fail, so it unwinds quickly with a verdict
+	// that is discarded. Wait for it, so workers stay within GOMAXPROCS.
+	stop.Store(true)
+	<-results
+	return r
+}
+
+// stoppable makes every step of m fail once stop is set.
+func stoppable(m porcupine.Model, stop *atomic.Bool) porcupine.Model {
+	step, stepCtx := m.Step, m.StepContext
+	m.Step = nil
+	m.StepContext = func(ctx context.Context, state, input, output any) (bool, any) {
+		if stop.Load() {
+			return false, state
+		}
+		if stepCtx != nil {
+			return stepCtx(ctx, state, input, output)
+		}
+		return step(state, input, output)
+	}
+	return m
+}
+
+// porcupineOps converts one key's operations. For the pool model an unknown
+// op is an enabler, an instant at its invoke; for the plain model it
+// returns after every other event. With clients non-nil, operations carry a
+// dense client id per process and their history indices as metadata, for
+// the visualization.
+func porcupineOps(part []*regOp, pool bool, clients map[history.Process]int) []porcupine.Operation {
+	out := make([]porcupine.Operation, len(part))
+	for i, op := range part {
+		ret := op.ret
+		if pool && op.unknown {
+			ret = op.call
+		}
+		out[i] = porcupine.Operation{Input: op, Call: op.call, Return: ret}
+		if clients != nil {
+			out[i].ClientId = clients[op.process]
+			done := "never completed"
+			if op.doneIndex >= 0 {
+				done = fmt.Sprintf("%s at index %d", op.doneStatus, op.doneIndex)
+			}
+			out[i].Metadata = fmt.Sprintf("process %s, key %q, invoke at index %d, %s", op.process, op.key, op.invIndex, done)
+		}
+	}
+	return out
+}
+
+type explanation struct {
+	file string // written visualization, relative to OutDir
+	note string // what Details says about the visualization
+}
+
+// explain re-checks failing partitions with Porcupine's Verbose variant to
+// find, per key, the operation that cannot be linearized, and draws them.
+// It fills failures[i].Stuck and .Visualized.
+func explain(parts [][]*regOp, failures []keyFailure, maxVis int, timeout time.Duration, outDir string) explanation {
+	// Whole failing keys, smallest first, while they fit under the cap.
+	order := make([]int, len(parts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(len(parts[a]), len(parts[b])) })
+	var chosen []int
+	total := 0
+	for _, i := range order {
+		if total+len(parts[i]) <= maxVis {
+			chosen = append(chosen, i)
+			total += len(parts[i])
+		}
+	}
+	sel := make([][]*regOp, 0, len(chosen))
+	truncated := false
+	if len(chosen) == 0 {
+		// Even the smallest failing key is too large: take the operations
+		// invoked first. The prefix may well be linearizable; if so, we
+		// say so rather than draw it.
+		i := order[0]
+		prefix := slices.Clone(parts[i])
+		slices.SortStableFunc(prefix, func(a, b *regOp) int { return cmp.Compare(a.call, b.call) })
+		prefix = prefix[:maxVis]
+		chosen, truncated = []int{i}, true
+		sel = append(sel, prefix)
+	} else {
+		slices.Sort(chosen)
+		for _, i := range chosen {
+			sel = append(sel, parts[i])
+		}
+	}
+
+	// Dense client ids, in process order, for readable rows.
+	var procs []history.Process
+	seen := make(map[history.Process]bool)
+	for _, p := range sel {
+		for _, op := range p {
+			if !seen[op.process] {
+				seen[op.process] = true
+				procs = append(procs, op.process)
+			}
+		}
+	}
+	slices.Sort(procs)
+	clients := make(map[history.Process]int, len(procs))
+	for i, p := range procs {
+		clients[p] = i
+	}
+	pool := slices.ContainsFunc(sel, needsPool)
+	var pops []porcupine.Operation
+	for _, p := range sel {
+		pops = append(pops, porcupineOps(p, pool, clients)...)
+	}
+	model := registerModel(true)
+	if pool {
+		model = poolModel(true)
+	}
+	result, info := porcupine.CheckOperationsVerbose(model, pops, timeout)
+
+	// Porcupine numbers a partition's operations in the order the
+	// partition function returns them; partitionByKey is deterministic.
+	vparts := partitionByKey(pops)
+	partials := info.PartialLinearizations()
+	for p, vp := range vparts {
+		if p >= len(partials) || len(vp) == 0 {
+			break
+		}
+		var longest []int
+		for _, l := range partials[p] {
+			if len(l) > len(longest) {
+				longest = l
+			}
+		}
+		if len(longest) == len(vp) {
+			continue // linearizable (a prefix of a too-large key)
+		}
+		in := make([]bool, len(vp))
+		for _, id := range longest {
+			in[id] = true
+		}
+		var stuck *regOp
+		for id, o := range vp {
+			op := o.Input.(*regOp)
+			if !in[id] && !op.unknown && (stuck == nil || op.ret < stuck.ret || op.ret == stuck.ret && op.call < stuck.call) {
+				stuck = op
+			}
+		}
+		if stuck == nil {
+			continue
+		}
+		for j := range failures {
+			if failures[j].Key == stuck.key {
+				failures[j].Stuck = &stuckOp{
+					Op: stuck.String(), Process: stuck.process.String(),
+					InvokeIndex: stuck.invIndex, CompletionIndex: stuck.doneIndex, Time: stuck.call,
+				}
+			}
+		}
+	}
+
+	switch {
+	case outDir == "":
+		return explanation{note: "not written: no output directory"}
+	case result != porcupine.Illegal && truncated:
+		return explanation{note: fmt.Sprintf("not written: the smallest failing key has %d operations, more than the cap of %d, and its first %d are linearizable",
+			len(parts[chosen[0]]), maxVis, maxVis)}
+	case result != porcupine.Illegal:
+		return explanation{note: fmt.Sprintf("not written: re-checking the failing keys for the drawing ended %s", result)}
+	}
+	path := filepath.Join(outDir, VisualizationFile)
+	if err := porcupine.VisualizePath(model, info, path); err != nil {
+		return explanation{note: "not written: " + err.Error()}
+	}
+	for _, i := range chosen {
+		failures[i].Visualized = true
+	}
+	note := VisualizationFile
+	if truncated {
+		note += fmt.Sprintf(" (first %d of %d operations of key %q)", maxVis, len(parts[chosen[0]]), failures[chosen[0]].Key)
+	} else if len(chosen) < len(parts) {
+		note += fmt.Sprintf(" (%d of %d failing keys; the rest exceed the cap of %d operations)", len(chosen), len(parts), maxVis)
+	}
+	return explanation{file: VisualizationFile, note: note}
+}
+
+// firstAnomaly is the earliest invoke time of an operation found stuck, or
+// failing that the earliest invoke on a failing key.
+func firstAnomaly(failures []keyFailure, parts [][]*regOp) *int64 {
+	var t *int64
+	for _, f := range failures {
+		if f.Stuck != nil && (t == nil || f.Stuck.Time < *t) {
+			t = &f.Stuck.Time
+		}
+	}
+	if t != nil {
+		return t
+	}
+	for _, p := range parts {
+		for _, op := range p {
+			if t == nil || op.call < *t {
+				c := op.call
+				t = &c
+			}
+		}
+	}
+	return t
+}
+
+func failureSummary(failures []keyFailure, nkeys int, file string) string {
+	var b strings.Builder
+	b.WriteString("not linearizable: key ")
+	b.WriteString(strconv.Quote(failures[0].Key))
+	if len(failures) > 1 {
+		fmt.Fprintf(&b, " and %d more", len(failures)-1)
+	}
+	fmt.Fprintf(&b, " (%d of %d keys)", len(failures), nkeys)
+	for _, f := range failures {
+		if f.Stuck != nil {
+			fmt.Fprintf(&b, "; on key %q, %s by process %s (invoke at index %d) cannot be linearized",
+				f.Key, f.Stuck.Op, f.Stuck.Process, f.Stuck.InvokeIndex)
+			break
+		}
+	}
+	if file != "" {
+		b.WriteString("; see " + file)
+	}
+	return b.String()
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/faultline-io/faultline/history"
+)
+
+// bin is the faultline binary under test: $FAULTLINE_BIN (set by make test)
+// or one built into a temporary directory.
+var bin string
+
+func TestMain(m *testing.M) {
+	bin = os.Getenv("FAULTLINE_BIN")
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "faultline-bin")
+		if err != nil {
+			panic(err)
+		}
+		bin = filepath.Join(dir, "faultline")
+		cmd := exec.Command("go", "build", "-o", bin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build faultline: %v\n%s", err, out)
+			os.Exit(1)
+		}
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// faultline runs the binary and returns its exit code and combined output.
+func faultline(t *testing.T, dir string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), out.String()
+	}
+	if err != nil {
+		t.Fatalf("run faultline: %v", err)
+	}
+	return 0, out.String()
+}
+
+func TestBadArgumentsExit254(t *testing.T) {
+	dir := t.TempDir()
+	cases := [][]string{
+		{"run", "--target", "nope"},
+		{"run", "--nodes", "0"},
+		{"run", "--nemesis", "kill,explode"},
+		{"run", "--bug", "no-such-bug"},
+		{"run", "--time-limit", "banana"},
+		{"run", "--no-such-flag"},
+		{"check", "does-not-exist.jsonl"},
+		{"check", "--format", "xml", "x"},
+	}
+	for _, args := range cases {
+		code, out := faultline(t, dir, args...)
+		if code != exitBadInput {
+			t.Errorf("%v: exit %d, want 254\n%s", args, code, out)
+		}
+	}
+	// The error names the offending field.
+	_, out := faultline(t, dir, "run", "--nodes", "0")
+	if !strings.Contains(out, "nodes") {
+		t.Errorf("error does not name the field: %s", out)
+	}
+}
+
+func TestNetworkNemesisOnLocalRuntimeIsRefused(t *testing.T) {
+	code, out := faultline(t, t.TempDir(), "run", "--runtime", "local", "--nemesis", "partition", "--time-limit", "2s")
+	if code != exitBadInput || !strings.Contains(out, "partition") {
+		t.Fatalf("exit %d, want 254 naming partition:\n%s", code, out)
+	}
+}
+
+func TestCheckMalformedHistoryNamesLine(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "h.jsonl")
+	lines := `{"index":0,"process":0,"type":"invoke","f":"write","key":"k","value":1,"time":1}
+{"index":1,"process":0,"type":"ok","f":"write","key":"k","value":1,"time":2}
+{"index":2,"process":0,"type":"bogus","f":"read","time":3}
+{"index":3,"process":0,"type":"ok","f":"read","key":"k","value":1,"time":4}
+`
+	if err := os.WriteFile(p, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := faultline(t, dir, "check", p)
+	if code != exitBadInput || !strings.Contains(out, "line 3") {
+		t.Fatalf("exit %d, want 254 naming line 3:\n%s", code, out)
+	}
+}
+
+func TestCheckVerdicts(t *testing.T) {
+	dir := t.TempDir()
+	good := `{"index":0,"process":0,"type":"invoke","f":"write","key":"k","value":1,"time":1}
+{"index":1,"process":0,"type":"ok","f":"write","key":"k","value":1,"time":2}
+{"index":2,"process":1,"type":"invoke","f":"read","key":"k","time":3}
+{"index":3,"process":1,"type":"ok","f":"read","key":"k","value":1,"time":4}
+`
+	bad := strings.Replace(good, `"type":"ok","f":"read","key":"k","value":1`, `"type":"ok","f":"read","key":"k","value":7`, 1)
+	for name, want := range map[string]struct {
+		body string
+		code int
+	}{"good": {good, 0}, "bad": {bad, 1}} {
+		p := filepath.Join(dir, name+".jsonl")
+		os.WriteFile(p, []byte(want.body), 0o644)
+		if code, out := faultline(t, dir, "check", p); code != want.code {
+			t.Errorf("%s: exit %d, want %d\n%s", name, code, want.code, out)
+		}
+	}
+	jep := `{:process 0, :type :invoke, :f :write, :value 3}
+{:process 0, :type :ok, :f :write, :value 3}
+{:process 1, :type :invoke, :f :read, :value nil}
+{:process 1, :type :ok, :f :read, :value 4}
+`
+	p := filepath.Join(dir, "h.edn")
+	os.WriteFile(p, []byte(jep), 0o644)
+	if code, out := faultline(t, dir, "check", "--format", "jepsen", p); code != 1 {
+		t.Errorf("jepsen stale read: exit %d, want 1\n%s", code, out)
+	}
+}
+
+// TestRunLocalKillPause is the spine end to end: a short run of the correct
+// Raft KV under kills and pauses on the local runtime must be valid, record
+// client ops and faults, and be re-checkable offline with the same verdict.
+func TestRunLocalKillPause(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run skipped in -short mode")
+	}
+	dir := t.TempDir()
+	code, out := faultline(t, dir, "run", "--runtime", "local", "--target", "raft", "--workload", "register",
+		"--nemesis", "kill,pause", "--nodes", "3", "--time-limit", "12s", "--nemesis-interval", "2s", "--seed", "3")
+	t.Log(out)
+	if code != 0 {
+		t.Fatalf("correct raft under kill,pause: exit %d, want 0", code)
+	}
+	ops, err := history.ReadFile(filepath.Join(dir, "store", "latest", "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oks, faults int
+	for _, op := range ops {
+		if op.IsNemesis() && op.F != "heal" && op.Error == "" {
+			faults++
+		}
+		if !op.IsNemesis() && op.Type == history.OK {
+			oks++
+		}
+	}
+	if oks < 200 || faults < 2 {
+		t.Fatalf("want hundreds of ok ops and several faults, got %d ok, %d faults", oks, faults)
+	}
+	for _, f := range []string{"test.json", "schedule.json", "results.json", "nodes/n1/node.log"} {
+		if _, err := os.Stat(filepath.Join(dir, "store", "latest", f)); err != nil {
+			t.Errorf("run directory lacks %s: %v", f, err)
+		}
+	}
+	var tr struct {
+		Config struct{ Seed int64 } `json:"config"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "store", "latest", "test.json"))
+	if err := json.Unmarshal(b, &tr); err != nil || tr.Config.Seed != 3 {
+		t.Errorf("test.json does not record the seed: %v %s", err, b)
+	}
+	if code, out := faultline(t, dir, "check", "store/latest"); code != 0 {
+		t.Fatalf("offline check: exit %d, want 0\n%s", code, out)
+	}
+}
