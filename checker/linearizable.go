@@ -50,29 +50,36 @@ type LinearizableOptions struct {
 	MaxVisualizedOps int
 }
 
-// linearizableDetails is Result.Details of CheckLinearizable.
-type linearizableDetails struct {
-	Keys        []string     `json:"keys"` // every key checked ("" is the single register)
-	Ops         regCounts    `json:"ops"`
-	Failures    []keyFailure `json:"failures,omitempty"`
-	UnknownKeys []string     `json:"unknown_keys,omitempty"` // undecided when the timeout expired
-	Timeout     string       `json:"timeout"`
+// LinearizableDetails is Result.Details of CheckLinearizable.
+type LinearizableDetails struct {
+	Keys        []string           `json:"keys"` // every key checked ("" is the single register)
+	Ops         LinearizableCounts `json:"ops"`
+	Failures    []KeyFailure       `json:"failures,omitempty"`
+	UnknownKeys []string           `json:"unknown_keys,omitempty"` // undecided when the timeout expired
+	Timeout     string             `json:"timeout"`
 	// Visualization is the file written, or why none was.
 	Visualization string `json:"visualization,omitempty"`
 }
 
-// keyFailure is the verdict on one key that is not linearizable.
-type keyFailure struct {
+// KeyFailure is the verdict on one key that is not linearizable.
+type KeyFailure struct {
 	Key   string `json:"key"`
 	Valid Valid  `json:"valid"`
 	Ops   int    `json:"ops"` // operations checked on this key
+	// Model is the model that refuted the key: "plain", "pool", or
+	// "relaxed" (no linearization even if info writes and cas could apply
+	// any number of times); see pool.go.
+	Model string `json:"model"`
 	// Stuck is the first operation that no linearization of the key can
 	// include, when the explaining pass found it.
-	Stuck      *stuckOp `json:"stuck,omitempty"`
-	Visualized bool     `json:"visualized"`
+	Stuck *StuckOp `json:"stuck,omitempty"`
+	// Visualized tells whether the key is drawn in VisualizationFile.
+	Visualized bool `json:"visualized"`
 }
 
-type stuckOp struct {
+// StuckOp is an operation that no linearization can include: the search
+// could order everything before it, but not it.
+type StuckOp struct {
 	Op              string `json:"op"`
 	Process         string `json:"process"`
 	InvokeIndex     int64  `json:"invoke_index"`
@@ -86,14 +93,20 @@ type stuckOp struct {
 //
 // Values are integers: write v, cas [from, to], and an ok read returns v or
 // null (never written, distinct from 0). ok ops are checked over their
-// interval [invoke, completion]; fail ops are left out; info ops and invokes
-// that never completed may have happened at any time after their invoke
-// (see convertRegister). Nemesis ops are ignored.
+// interval [invoke, completion]; fail ops certainly did not happen and are
+// left out; info ops and invokes that never completed may have taken effect
+// at any time after their invoke, or never, and their outcome is unchecked.
+// Nemesis ops are ignored. (Info reads, and info writes and cas whose value
+// nothing can observe, are left out too: they cannot change the verdict.)
 //
-// The verdict is False if some key is not linearizable; else Unknown if the
-// timeout expired with keys undecided; else True. A history the model
-// cannot interpret (unpaired events, an f other than read, write or cas,
-// non-integer values) is Unknown, with a summary naming the op's index.
+// Each key is decided by Porcupine under one deadline for all keys; keys
+// with info writes or cas are raced against a second, equivalent model that
+// is faster at refuting them (pool.go). The verdict is False if some key is
+// not linearizable; else Unknown if the timeout expired with keys
+// undecided; else True. A history the model cannot interpret (unpaired
+// events, an f other than read, write or cas, non-integer values) is
+// Unknown, with a summary naming the op's index. Details are a
+// LinearizableDetails.
 //
 // On False, the failing keys (up to opts.MaxVisualizedOps operations) are
 // checked again to find the operation that cannot be linearized, which sets
@@ -117,9 +130,9 @@ func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
 	for i, k := range keys {
 		parts[i] = byKey[k]
 	}
-	verdicts := checkKeys(parts, timeout)
+	verdicts, modes := checkKeys(parts, timeout)
 
-	det := linearizableDetails{Keys: keys, Ops: counts, Timeout: timeout.String()}
+	det := LinearizableDetails{Keys: keys, Ops: counts, Timeout: timeout.String()}
 	var failing []int
 	for i, v := range verdicts {
 		switch v {
@@ -144,11 +157,14 @@ func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
 			total, len(keys), counts.OK, counts.Info, counts.Fail, counts.Pending)
 	}
 	if res.Valid == False {
-		failures := make([]keyFailure, len(failing))
+		failures := make([]KeyFailure, len(failing))
 		fparts := make([][]*regOp, len(failing))
 		for j, i := range failing {
-			failures[j] = keyFailure{Key: keys[i], Valid: False, Ops: len(parts[i])}
+			failures[j] = KeyFailure{Key: keys[i], Valid: False, Ops: len(parts[i]), Model: modes[i].String()}
 			fparts[j] = parts[i]
+			for _, op := range parts[i] {
+				op.mode = modes[i]
+			}
 		}
 		ex := explain(fparts, failures, maxVis, timeout, opts.OutDir)
 		det.Failures = failures
@@ -164,11 +180,12 @@ func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
 }
 
 // checkKeys checks each partition with Porcupine, on GOMAXPROCS workers, all
-// under one deadline. A partition not started or not finished by the
-// deadline is Unknown.
-func checkKeys(parts [][]*regOp, timeout time.Duration) []porcupine.CheckResult {
+// under one deadline, and says which model decided each. A partition not
+// started or not finished by the deadline is Unknown.
+func checkKeys(parts [][]*regOp, timeout time.Duration) ([]porcupine.CheckResult, []regMode) {
 	deadline := time.Now().Add(timeout)
 	out := make([]porcupine.CheckResult, len(parts))
+	modes := make([]regMode, len(parts))
 	// Largest first, so one big key does not start last.
 	order := make([]int, len(parts))
 	for i := range order {
@@ -185,60 +202,81 @@ func checkKeys(parts [][]*regOp, timeout time.Duration) []porcupine.CheckResult 
 					return
 				}
 				k := order[j]
-				out[k] = checkKey(parts[k], deadline)
+				out[k], modes[k] = checkKey(parts[k], deadline)
 			}
 		})
 	}
 	wg.Wait()
-	return out
+	return out, modes
 }
 
 // poolHeadStart is how long the plain model runs alone on a key with
 // unknown writes or cas before the pool model joins the race.
 const poolHeadStart = 200 * time.Millisecond
 
+// relaxedBudget bounds the relaxed model's attempt to refute a key.
+const relaxedBudget = 2 * time.Second
+
 // checkKey checks one key by the deadline. Keys without unknown writes or
 // cas use the plain model. Others race the plain model, which is fastest on
 // valid histories, against the pool model (pool.go), which is often far
-// faster at proving a history invalid; both are exact, so the first
-// decision (Ok or Illegal) is the answer and the other search is stopped.
-func checkKey(part []*regOp, deadline time.Time) porcupine.CheckResult {
+// faster at proving a history invalid, preceded by its relaxed variant,
+// which refutes some invalid histories at once. The plain and pool models
+// are exact, and the relaxed one is trusted only when it refutes, so the
+// first decision is the answer and the other search is stopped.
+func checkKey(part []*regOp, deadline time.Time) (porcupine.CheckResult, regMode) {
 	rem := time.Until(deadline)
 	if rem <= 0 {
-		return porcupine.Unknown
+		return porcupine.Unknown, modePlain
 	}
 	if !needsPool(part) {
-		return porcupine.CheckOperationsTimeout(registerModel(false), porcupineOps(part, false, nil), rem)
+		return porcupine.CheckOperationsTimeout(registerModel(false), porcupineOps(part, false, nil), rem), modePlain
+	}
+	type verdict struct {
+		r    porcupine.CheckResult
+		mode regMode
 	}
 	var stop atomic.Bool
-	results := make(chan porcupine.CheckResult, 2)
+	results := make(chan verdict, 2)
 	go func() {
-		results <- porcupine.CheckOperationsTimeout(stoppable(registerModel(false), &stop), porcupineOps(part, false, nil), rem)
+		r := porcupine.CheckOperationsTimeout(stoppable(registerModel(false), &stop), porcupineOps(part, false, nil), rem)
+		results <- verdict{r, modePlain}
 	}()
 	head := time.NewTimer(min(rem/4, poolHeadStart))
 	defer head.Stop()
 	select {
-	case r := <-results:
-		return r
+	case v := <-results:
+		return v.r, v.mode
 	case <-head.C:
 	}
 	go func() {
+		pops := porcupineOps(part, true, nil)
 		rem := time.Until(deadline)
-		if rem <= 0 {
-			results <- porcupine.Unknown
+		if rem > 0 {
+			relaxed := porcupine.CheckOperationsTimeout(stoppable(poolModel(false, true), &stop), pops, min(rem, relaxedBudget))
+			if relaxed == porcupine.Illegal && !stop.Load() {
+				results <- verdict{porcupine.Illegal, modeRelaxed}
+				return
+			}
+			rem = time.Until(deadline)
+		}
+		if rem <= 0 || stop.Load() {
+			results <- verdict{porcupine.Unknown, modePool}
 			return
 		}
-		results <- porcupine.CheckOperationsTimeout(stoppable(poolModel(false), &stop), porcupineOps(part, true, nil), rem)
+		r := porcupine.CheckOperationsTimeout(stoppable(poolModel(false, false), &stop), pops, rem)
+		results <- verdict{r, modePool}
 	}()
-	r := <-results
-	if r == porcupine.Unknown {
-		return <-results
+	v := <-results
+	if v.r == porcupine.Unknown {
+		v = <-results
+		return v.r, v.mode
 	}
 	// The loser's steps now fail, so it unwinds quickly with a verdict
 	// that is discarded. Wait for it, so workers stay within GOMAXPROCS.
 	stop.Store(true)
 	<-results
-	return r
+	return v.r, v.mode
 }
 
 // stoppable makes every step of m fail once stop is set.
@@ -290,7 +328,7 @@ type explanation struct {
 // explain re-checks failing partitions with Porcupine's Verbose variant to
 // find, per key, the operation that cannot be linearized, and draws them.
 // It fills failures[i].Stuck and .Visualized.
-func explain(parts [][]*regOp, failures []keyFailure, maxVis int, timeout time.Duration, outDir string) explanation {
+func explain(parts [][]*regOp, failures []KeyFailure, maxVis int, timeout time.Duration, outDir string) explanation {
 	// Whole failing keys, smallest first, while they fit under the cap.
 	order := make([]int, len(parts))
 	for i := range order {
@@ -340,15 +378,11 @@ func explain(parts [][]*regOp, failures []keyFailure, maxVis int, timeout time.D
 	for i, p := range procs {
 		clients[p] = i
 	}
-	pool := slices.ContainsFunc(sel, needsPool)
 	var pops []porcupine.Operation
 	for _, p := range sel {
-		pops = append(pops, porcupineOps(p, pool, clients)...)
+		pops = append(pops, porcupineOps(p, p[0].mode != modePlain, clients)...)
 	}
-	model := registerModel(true)
-	if pool {
-		model = poolModel(true)
-	}
+	model := explainModel()
 	result, info := porcupine.CheckOperationsVerbose(model, pops, timeout)
 
 	// Porcupine numbers a partition's operations in the order the
@@ -384,7 +418,7 @@ func explain(parts [][]*regOp, failures []keyFailure, maxVis int, timeout time.D
 		}
 		for j := range failures {
 			if failures[j].Key == stuck.key {
-				failures[j].Stuck = &stuckOp{
+				failures[j].Stuck = &StuckOp{
 					Op: stuck.String(), Process: stuck.process.String(),
 					InvokeIndex: stuck.invIndex, CompletionIndex: stuck.doneIndex, Time: stuck.call,
 				}
@@ -419,7 +453,7 @@ func explain(parts [][]*regOp, failures []keyFailure, maxVis int, timeout time.D
 
 // firstAnomaly is the earliest invoke time of an operation found stuck, or
 // failing that the earliest invoke on a failing key.
-func firstAnomaly(failures []keyFailure, parts [][]*regOp) *int64 {
+func firstAnomaly(failures []KeyFailure, parts [][]*regOp) *int64 {
 	var t *int64
 	for _, f := range failures {
 		if f.Stuck != nil && (t == nil || f.Stuck.Time < *t) {
@@ -440,7 +474,7 @@ func firstAnomaly(failures []keyFailure, parts [][]*regOp) *int64 {
 	return t
 }
 
-func failureSummary(failures []keyFailure, nkeys int, file string) string {
+func failureSummary(failures []KeyFailure, nkeys int, file string) string {
 	var b strings.Builder
 	b.WriteString("not linearizable: key ")
 	b.WriteString(strconv.Quote(failures[0].Key))

@@ -45,6 +45,12 @@ import (
 // last.
 //
 // Differential tests check the two models agree (pool_test.go).
+//
+// The relaxed variant lets each effect apply any number of times. It allows
+// more than the history does, so it can only refute: if even the relaxed
+// model finds no linearization, there is none. It is as cheap as a history
+// without unknown ops, and quickly refutes reads of values nothing wrote,
+// or of null after a write, however many unknown ops there are.
 
 // effect is an unknown op's possible effect on the register.
 type effect struct {
@@ -215,8 +221,9 @@ func poolSetEqual(a, b any) bool {
 	return true
 }
 
-// poolStep is the pool model's step; see the top of this file.
-func poolStep(ctx context.Context, state, input, _ any) (bool, any) {
+// poolStep is the pool model's step; see the top of this file. With relaxed
+// set, effects are never used up.
+func poolStep(ctx context.Context, relaxed bool, state, input any) (bool, any) {
 	set := state.(*stateSet)
 	op := input.(*regOp)
 	if op.unknown && op.f == regRead {
@@ -226,6 +233,9 @@ func poolStep(ctx context.Context, state, input, _ any) (bool, any) {
 		e := effect{write: op.f == regWrite, from: op.arg, to: op.to}
 		if e.write {
 			e.to = op.arg
+		}
+		if relaxed && len(set.states) == 1 && slices.ContainsFunc(set.states[0].pool, func(p poolEntry) bool { return p.e == e }) {
+			return true, set
 		}
 		next := make([]*poolState, len(set.states))
 		for i, s := range set.states {
@@ -253,12 +263,24 @@ func poolStep(ctx context.Context, state, input, _ any) (bool, any) {
 				next = append(next, s) // the common case: nothing to apply
 				continue
 			}
+			if relaxed {
+				if len(reach(ctx, s, op.read)) > 0 {
+					next = append(next, &poolState{v: op.read, pool: s.pool, h: s.h})
+				}
+				continue
+			}
 			for _, pool := range reach(ctx, s, op.read) {
 				next = append(next, &poolState{v: op.read, pool: pool, h: poolHash(pool)})
 			}
 		case regCas:
 			if !s.null && s.v == op.arg {
 				next = append(next, &poolState{v: op.to, pool: s.pool, h: s.h})
+				continue
+			}
+			if relaxed {
+				if len(reach(ctx, s, op.arg)) > 0 {
+					next = append(next, &poolState{v: op.to, pool: s.pool, h: s.h})
+				}
 				continue
 			}
 			for _, pool := range reach(ctx, s, op.arg) {
@@ -349,13 +371,16 @@ func describePoolSet(state any) string {
 	return "one of {" + strings.Join(parts, "; ") + "}"
 }
 
-// poolModel returns the pool model; with partition set it splits by key.
-func poolModel(partition bool) porcupine.Model {
+// poolModel returns the pool model, or its relaxed variant, which may only
+// be trusted when it says Illegal. With partition set it splits by key.
+func poolModel(partition, relaxed bool) porcupine.Model {
 	m := porcupine.Model{
 		Init: func() any {
 			return newStateSet([]*poolState{{null: true, h: poolHash(nil)}})
 		},
-		StepContext:       poolStep,
+		StepContext: func(ctx context.Context, state, input, _ any) (bool, any) {
+			return poolStep(ctx, relaxed, state, input)
+		},
 		Equal:             poolSetEqual,
 		Hash:              func(state any) uint64 { return state.(*stateSet).h },
 		DescribeOperation: func(input, _ any) string { return input.(*regOp).String() },
@@ -376,4 +401,47 @@ func needsPool(part []*regOp) bool {
 		}
 	}
 	return false
+}
+
+// explainModel steps each key with the model that decided it (its ops'
+// mode), so one Verbose call can explain keys decided by different models.
+// The initial state is nil: the plain register's null, or for the pool
+// models the empty pool.
+func explainModel() porcupine.Model {
+	initial := newStateSet([]*poolState{{null: true, h: poolHash(nil)}})
+	return porcupine.Model{
+		Partition: partitionByKey,
+		Init:      func() any { return nil },
+		StepContext: func(ctx context.Context, state, input, output any) (bool, any) {
+			op := input.(*regOp)
+			if op.mode == modePlain {
+				return regStep(state, input, output)
+			}
+			if state == nil {
+				state = initial
+			}
+			return poolStep(ctx, op.mode == modeRelaxed, state, input)
+		},
+		Equal: func(a, b any) bool {
+			if _, ok := a.(*stateSet); ok {
+				if _, ok := b.(*stateSet); ok {
+					return poolSetEqual(a, b)
+				}
+			}
+			return a == b
+		},
+		Hash: func(state any) uint64 {
+			if s, ok := state.(*stateSet); ok {
+				return s.h
+			}
+			return regHash(state)
+		},
+		DescribeOperation: func(input, _ any) string { return input.(*regOp).String() },
+		DescribeState: func(state any) string {
+			if _, ok := state.(*stateSet); ok {
+				return describePoolSet(state)
+			}
+			return describeRegState(state)
+		},
+	}
 }

@@ -41,11 +41,34 @@ type regOp struct {
 	unknown  bool  // info, or never completed: the outcome is unknown
 	pending  bool  // never completed (no ok, fail or info at all)
 
+	// mode is the model that decided the key, for explaining a failure.
+	mode regMode
+
 	process    history.Process
 	call, ret  int64
 	invIndex   int64 // Index of the invoke
 	doneIndex  int64 // Index of the completion; -1 if pending
 	doneStatus history.Type
+}
+
+// regMode names the register models: plain (regStep, DESIGN.md's encoding
+// of unknown ops), pool, and the relaxed pool model (pool.go).
+type regMode uint8
+
+const (
+	modePlain regMode = iota
+	modePool
+	modeRelaxed
+)
+
+func (m regMode) String() string {
+	switch m {
+	case modePool:
+		return "pool"
+	case modeRelaxed:
+		return "relaxed"
+	}
+	return "plain"
 }
 
 // regStep is the register's sequential specification.
@@ -166,8 +189,8 @@ func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
 	return out
 }
 
-// regCounts counts a history's client operations by outcome.
-type regCounts struct {
+// LinearizableCounts counts a history's client operations by outcome.
+type LinearizableCounts struct {
 	OK        int `json:"ok"`
 	Info      int `json:"info"`
 	Fail      int `json:"fail"`
@@ -206,7 +229,7 @@ func badOp(op *history.Op, format string, args ...any) error {
 // A history that does not pair up, or whose values are not integers (write
 // v, cas [from, to], a read returning v or null), is a *historyError naming
 // the op's index.
-func convertRegister(ops []history.Op) (byKey map[string][]*regOp, counts regCounts, err error) {
+func convertRegister(ops []history.Op) (byKey map[string][]*regOp, counts LinearizableCounts, err error) {
 	maxTime := int64(0)
 	for i := range ops {
 		maxTime = max(maxTime, ops[i].Time)
@@ -445,7 +468,7 @@ func shortJSON(v json.RawMessage) string {
 	return string(v)
 }
 
-func (c regCounts) String() string {
+func (c LinearizableCounts) String() string {
 	return fmt.Sprintf("%d ok, %d info (%d reads, %d unobserved left out), %d fail, %d never completed",
 		c.OK, c.Info, c.InfoReads, c.Unobserved, c.Fail, c.Pending)
 }

@@ -457,3 +457,44 @@ func TestImageImport(t *testing.T) {
 		t.Errorf("labels %v", info.Config.Labels)
 	}
 }
+
+// BenchmarkDockerPartitionInvokeHeal measures, through the nemesis API, one
+// partition Invoke and one Heal across the five containers of a cluster
+// (each re-inspects the containers to enter their current namespaces).
+func BenchmarkDockerPartitionInvokeHeal(b *testing.B) {
+	needDocker(b)
+	c, err := Runtime{}.Start(context.Background(), echoSpec(b, 5))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Teardown(context.Background())
+	env := nemesis.Env{Cluster: c}
+	part, err := nemesis.New("partition")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var inv, heal []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := part.Invoke(context.Background(), env, nemesis.Fault{Seed: int64(i)}); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := part.Heal(context.Background(), env); err != nil {
+			b.Fatal(err)
+		}
+		inv = append(inv, t1.Sub(t0))
+		heal = append(heal, time.Since(t1))
+	}
+	b.StopTimer()
+	q := func(ds []time.Duration, p float64) float64 {
+		s := append([]time.Duration(nil), ds...)
+		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		return float64(s[min(len(s)-1, int(p*float64(len(s))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(q(inv, 0.5), "invoke-p50-ms")
+	b.ReportMetric(q(inv, 0.99), "invoke-p99-ms")
+	b.ReportMetric(q(heal, 0.5), "heal-p50-ms")
+	b.ReportMetric(q(heal, 0.99), "heal-p99-ms")
+}

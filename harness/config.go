@@ -57,7 +57,7 @@ func DefaultConfig() Config {
 		Seed:            1,
 		Runtime:         "auto",
 		Store:           "store",
-		NemesisInterval: 4 * time.Second,
+		NemesisInterval: 3 * time.Second,
 		OpTimeout:       time.Second,
 		CheckerTimeout:  60 * time.Second,
 		HealthTimeout:   30 * time.Second,

@@ -169,12 +169,16 @@ func (n *netNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, error
 	if err := ctx.Err(); err != nil {
 		return f, err
 	}
-	if err := n.Available(env.Cluster); err != nil {
-		return f, fmt.Errorf("%s unavailable: %w", n.name, err)
-	}
+	// Not the whole of Available: entering each node's namespace happens
+	// below anyway, and a node without one fails there by name.
 	t, err := targetsOf(env.Cluster)
 	if err != nil {
 		return f, err
+	}
+	if caps := netfault.Probe(); !caps.Root.OK {
+		return f, fmt.Errorf("%s: network faults need root (%s)", n.name, caps.Root.Detail)
+	} else if err := n.need(caps); err != nil {
+		return f, fmt.Errorf("%s unavailable: %w", n.name, err)
 	}
 	f, parts, err := n.resolve(ctx, env, f, t)
 	if err != nil {
@@ -339,6 +343,9 @@ func reapplyHook(nn *netNode) cluster.StartHook {
 // namespace (down) gets its rules recorded only.
 func applyNode(node cluster.Node, nn *netNode, rules netfault.Rules) (down bool, err error) {
 	ns, err := node.NetNS()
+	if errors.Is(err, cluster.ErrUnsupported) {
+		return false, ErrNoNetNS
+	}
 	if errors.Is(err, cluster.ErrNotRunning) {
 		if rules.Empty() {
 			return true, nn.inj.Forget()

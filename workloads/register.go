@@ -9,9 +9,14 @@ import (
 )
 
 // Register generates reads, writes and compare-and-sets over a rotating set
-// of keys. Half the ops are reads, a quarter writes, a quarter cas. Write
-// values and cas arguments are drawn from [0, Values), so cas often succeeds
-// and stale values are visible.
+// of keys. Half the ops are reads, a quarter writes, a quarter cas.
+//
+// Every write and every cas writes a value never used before on its key, and
+// a cas expects one of the few values most recently generated for the key, so
+// it succeeds often. Unique values let the linearizability checker prove a
+// bad history quickly even when many writes ended in info: a read names the
+// one write it saw (with a handful of repeated values the search must rule
+// out every way the uncertain writes could have applied).
 type Register struct {
 	opts Options
 
@@ -19,6 +24,24 @@ type Register struct {
 	active  []int // key numbers currently in use
 	counts  map[int]int
 	nextKey int
+	values  map[int]*keyValues
+}
+
+// keyValues tracks the values generated for one key.
+type keyValues struct {
+	next   int
+	recent []int // most recent last
+}
+
+// fresh returns a value never generated for this key before.
+func (k *keyValues) fresh() int {
+	v := k.next
+	k.next++
+	k.recent = append(k.recent, v)
+	if len(k.recent) > 3 {
+		k.recent = k.recent[1:]
+	}
+	return v
 }
 
 // NewRegister returns a register generator; zero fields of o take defaults.
@@ -27,10 +50,7 @@ func NewRegister(o Options) *Register {
 	if o.Keys <= 0 {
 		o.Keys = d.Keys
 	}
-	if o.Values <= 0 {
-		o.Values = d.Values
-	}
-	g := &Register{opts: o, counts: map[int]int{}}
+	g := &Register{opts: o, counts: map[int]int{}, values: map[int]*keyValues{}}
 	for i := 0; i < o.Keys; i++ {
 		g.active = append(g.active, i)
 	}
@@ -51,18 +71,24 @@ func (g *Register) Next(r *rand.Rand) history.Op {
 		g.active[slot] = g.nextKey
 		g.nextKey++
 	}
-	g.mu.Unlock()
+	kv := g.values[k]
+	if kv == nil {
+		kv = &keyValues{}
+		g.values[k] = kv
+	}
+	defer g.mu.Unlock()
 
 	op := history.Op{Type: history.Invoke, Key: KeyName(k)}
 	switch x := r.Intn(4); {
 	case x < 2:
 		op.F = "read"
-	case x == 2:
+	case x == 2 || len(kv.recent) == 0:
 		op.F = "write"
-		op.Value = history.MustValue(r.Intn(g.opts.Values))
+		op.Value = history.MustValue(kv.fresh())
 	default:
 		op.F = "cas"
-		op.Value = history.MustValue([2]int{r.Intn(g.opts.Values), r.Intn(g.opts.Values)})
+		from := kv.recent[r.Intn(len(kv.recent))]
+		op.Value = history.MustValue([2]int{from, kv.fresh()})
 	}
 	return op
 }

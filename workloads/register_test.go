@@ -8,39 +8,50 @@ import (
 	"github.com/faultline-io/faultline/history"
 )
 
-func TestRegisterMixAndValues(t *testing.T) {
-	g := NewRegister(Options{Keys: 3, Values: 5})
+func TestRegisterMixAndUniqueValues(t *testing.T) {
+	g := NewRegister(Options{Keys: 3})
 	r := rand.New(rand.NewSource(1))
 	counts := map[string]int{}
-	keys := map[string]bool{}
+	written := map[string]map[int]bool{}
 	for i := 0; i < 4000; i++ {
 		op := g.Next(r)
 		if op.Type != history.Invoke {
 			t.Fatalf("type %q", op.Type)
 		}
 		counts[op.F]++
-		keys[op.Key] = true
+		if written[op.Key] == nil {
+			written[op.Key] = map[int]bool{}
+		}
+		var v int
 		switch op.F {
 		case "read":
 			if op.Value != nil {
 				t.Fatalf("read carries a value: %s", op.Value)
 			}
+			continue
 		case "write":
-			var v int
-			if err := json.Unmarshal(op.Value, &v); err != nil || v < 0 || v >= 5 {
+			if err := json.Unmarshal(op.Value, &v); err != nil {
 				t.Fatalf("write value %s", op.Value)
 			}
 		case "cas":
-			var v [2]int
-			if err := json.Unmarshal(op.Value, &v); err != nil || v[0] >= 5 || v[1] >= 5 {
+			var c [2]int
+			if err := json.Unmarshal(op.Value, &c); err != nil {
 				t.Fatalf("cas value %s", op.Value)
 			}
+			if !written[op.Key][c[0]] {
+				t.Fatalf("cas expects %d, which was never generated for %s", c[0], op.Key)
+			}
+			v = c[1]
 		default:
 			t.Fatalf("unexpected f %q", op.F)
 		}
+		if written[op.Key][v] {
+			t.Fatalf("value %d generated twice for %s", v, op.Key)
+		}
+		written[op.Key][v] = true
 	}
-	if len(keys) != 3 {
-		t.Errorf("want 3 keys without rotation, got %d", len(keys))
+	if len(written) != 3 {
+		t.Errorf("want 3 keys without rotation, got %d", len(written))
 	}
 	if counts["read"] < 1800 || counts["write"] < 800 || counts["cas"] < 800 {
 		t.Errorf("mix off: %v", counts)
@@ -48,7 +59,7 @@ func TestRegisterMixAndValues(t *testing.T) {
 }
 
 func TestRegisterRotatesKeys(t *testing.T) {
-	g := NewRegister(Options{Keys: 2, OpsPerKey: 10, Values: 5})
+	g := NewRegister(Options{Keys: 2, OpsPerKey: 10})
 	r := rand.New(rand.NewSource(2))
 	perKey := map[string]int{}
 	for i := 0; i < 100; i++ {

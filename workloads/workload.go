@@ -31,12 +31,10 @@ type Options struct {
 	// key's history stays small enough to check (as Jepsen's independent
 	// generators do). Zero means never.
 	OpsPerKey int
-	// Values bounds written values to [0, Values).
-	Values int
 }
 
 // DefaultOptions are the options the CLI uses.
-func DefaultOptions() Options { return Options{Keys: 5, OpsPerKey: 400, Values: 10} }
+func DefaultOptions() Options { return Options{Keys: 5, OpsPerKey: 400} }
 
 var factories = map[string]func(Options) Generator{
 	"register": func(o Options) Generator { return NewRegister(o) },

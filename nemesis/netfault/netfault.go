@@ -274,7 +274,7 @@ func buildTable(c *nftables.Conn, t *nftables.Table, r Rules, queueDelay bool) e
 	})
 	c.FlushChain(pre)
 	c.FlushChain(out)
-	blocked, err := setOf(c, t, "blocked", r.Blocked)
+	blocked, err := setOf(c, t, 1, "blocked", r.Blocked)
 	if err != nil {
 		return err
 	}
@@ -282,7 +282,7 @@ func buildTable(c *nftables.Conn, t *nftables.Table, r Rules, queueDelay bool) e
 	if r.Delay != nil {
 		delayFrom = r.Delay.From
 	}
-	delayed, err := setOf(c, t, "delayed", delayFrom)
+	delayed, err := setOf(c, t, 2, "delayed", delayFrom)
 	if err != nil {
 		return err
 	}
@@ -333,8 +333,11 @@ func buildTable(c *nftables.Conn, t *nftables.Table, r Rules, queueDelay bool) e
 
 // setOf queues the creation (if missing), flush and fill of an ipv4_addr
 // set, so that its contents change atomically with the rest of the table.
-func setOf(c *nftables.Conn, t *nftables.Table, name string, ips []net.IP) (*nftables.Set, error) {
-	set := &nftables.Set{Table: t, Name: name, KeyType: nftables.TypeIPAddr}
+// id identifies the set within the transaction; it is set here because
+// nftables v0.3.0 otherwise draws it from an unsynchronized global counter
+// (a data race when several namespaces are changed at once).
+func setOf(c *nftables.Conn, t *nftables.Table, id uint32, name string, ips []net.IP) (*nftables.Set, error) {
+	set := &nftables.Set{Table: t, ID: id, Name: name, KeyType: nftables.TypeIPAddr}
 	if err := c.AddSet(set, nil); err != nil {
 		return nil, fmt.Errorf("set %s: %w", name, err)
 	}

@@ -200,14 +200,20 @@ func inThrowawayNS(fn func(ns netns.NsHandle)) error {
 			return
 		}
 		defer orig.Close()
-		ns, err := netns.New()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			// The thread did not move.
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
+			return
+		}
+		ns, err := netns.Get()
 		if rerr := netns.Set(orig); rerr != nil {
-			errc <- fmt.Errorf("restore namespace: %w", rerr)
+			errc <- fmt.Errorf("return to the original namespace: %w", rerr)
 			return // thread stays locked and dies with this goroutine
 		}
 		runtime.UnlockOSThread()
 		if err != nil {
-			errc <- fmt.Errorf("create network namespace: %w", err)
+			errc <- fmt.Errorf("open the new namespace: %w", err)
 			return
 		}
 		defer ns.Close()

@@ -788,7 +788,7 @@ func (r *Raft) maybeCommit() bool {
 	if mci <= r.log.committed {
 		return false
 	}
-	if t, _ := r.log.term(mci); t != r.term && false {
+	if t, _ := r.log.term(mci); t != r.term {
 		return false
 	}
 	r.log.commitTo(mci)

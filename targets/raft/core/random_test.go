@@ -196,13 +196,18 @@ func runRandomized(t *testing.T, seed uint64, size, steps int) {
 		}
 	}
 	drain := func() {
-		for len(nw.queue) > 0 {
+		for n := 0; len(nw.queue) > 0; n++ {
+			if n > 100000 {
+				fail("message storm: %d messages still queued after %d deliveries", len(nw.queue), n)
+				nw.queue = nil
+				return
+			}
 			nw.deliver(0)
 		}
 	}
 	final := fmt.Sprintf("final-%d", seed)
 	proposed := false
-	for round := 0; round < 2000; round++ {
+	for round := 0; round < 2000 && !t.Failed(); round++ {
 		for _, id := range nw.ids {
 			nw.tick(id)
 		}
@@ -218,7 +223,6 @@ func runRandomized(t *testing.T, seed uint64, size, steps int) {
 			break
 		}
 	}
-	t.Logf("seed %d: applied %d entries, leaders in %d terms, %d reads asked, queue %d", seed, len(applied), len(leaderOf), nextCtx, len(nw.queue))
 	if !proposed || !allApplied(nw, final) {
 		fail("cluster did not converge after healing: leaders %v", nw.leaders())
 		return

@@ -48,7 +48,7 @@ func (ro *readOnly) ack(ctx uint64, from string) int {
 func (ro *readOnly) advance(ctx uint64) []*readRequest {
 	for i, rr := range ro.queue {
 		if rr.ctx == ctx {
-			done := ro.queue[:i+1:i+1]
+			done := ro.queue[: i+1 : i+1]
 			ro.queue = ro.queue[i+1:]
 			for _, d := range done {
 				delete(ro.byCtx, d.ctx)

@@ -1,0 +1,171 @@
+package checker
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/faultline-io/faultline/history"
+)
+
+func TestCheckStats(t *testing.T) {
+	ops := h{}.
+		o(history.Nemesis, info, "start-partition", "", "", 0)
+	// 100 ok reads with latencies 1..100 ns.
+	for i := int64(1); i <= 100; i++ {
+		ops = ops.call(history.Process(i%3), "read", "k", "1", ok, i*1000, i*1000+i)
+	}
+	ops = ops.
+		call(5, "write", "k", "1", fail, 200000, 200100).
+		call(6, "write", "k", "2", info, 200000, 300000).
+		call(7, "cas", "k", "[1,2]", ok, 200000, 201000).
+		call(8, "write", "k", "3", "", 300000, 0). // never completed
+		o(history.Nemesis, info, "stop-partition", "", "", 400000)
+	r := CheckStats(ops)
+	if r.Checker != "stats" || r.Valid != True {
+		t.Fatalf("%+v", r)
+	}
+	var d StatsDetails
+	if err := json.Unmarshal(r.Details, &d); err != nil {
+		t.Fatal(err)
+	}
+	want := StatsDetails{
+		// 101 latencies: 1..100 and 1000; nearest rank ceil(0.5*101) = 51
+		// and ceil(0.99*101) = 100.
+		Total: OpStats{OK: 101, Fail: 1, Info: 1, Pending: 1, Latency: Latency{P50: 51, P99: 100, Max: 1000}},
+		ByF: map[string]OpStats{
+			"read":  {OK: 100, Latency: Latency{P50: 50, P99: 99, Max: 100}},
+			"write": {Fail: 1, Info: 1, Pending: 1},
+			"cas":   {OK: 1, Latency: Latency{P50: 1000, P99: 1000, Max: 1000}},
+		},
+		NemesisEvents: 2,
+	}
+	if !reflect.DeepEqual(d, want) {
+		t.Errorf("details\n got %+v\nwant %+v", d, want)
+	}
+	if !strings.Contains(r.Summary, "p50 51ns, p99 100ns") {
+		t.Errorf("summary %q", r.Summary)
+	}
+}
+
+func TestCheckStatsNothingOK(t *testing.T) {
+	ops := h{}.call(0, "write", "", "1", info, 0, 10).call(1, "read", "", "", fail, 0, 10)
+	r := CheckStats(ops)
+	if r.Valid != Unknown || !strings.Contains(r.Summary, "no client operation completed ok") {
+		t.Errorf("%v %q; want unknown saying no op completed ok", r.Valid, r.Summary)
+	}
+	if r := CheckStats(nil); r.Valid != Unknown {
+		t.Errorf("empty history: %v", r.Valid)
+	}
+}
+
+func TestQuantiles(t *testing.T) {
+	for _, c := range []struct {
+		in   []int64
+		want Latency
+	}{
+		{[]int64{7}, Latency{7, 7, 7}},
+		{[]int64{4, 1, 3, 2}, Latency{2, 4, 4}},
+		{[]int64{5, 1, 2, 3, 4}, Latency{3, 5, 5}},
+	} {
+		if got := quantiles(c.in); got != c.want {
+			t.Errorf("quantiles(%v) = %+v, want %+v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestResultsRoundTrip(t *testing.T) {
+	at := int64(1234)
+	rs := Compose(
+		Result{Checker: "linearizable", Valid: False, Summary: "bad", Details: json.RawMessage(`{"keys":["a"]}`),
+			Files: []string{"linearizable.html"}, FirstAnomalyTime: &at},
+		Result{Checker: "stats", Valid: Unknown},
+		Result{Checker: "other", Valid: True},
+	)
+	path := filepath.Join(t.TempDir(), ResultsFile)
+	if err := WriteResults(path, rs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got.Results { // indentation reformats details
+		if d := got.Results[i].Details; d != nil {
+			var b bytes.Buffer
+			if err := json.Compact(&b, d); err != nil {
+				t.Fatal(err)
+			}
+			got.Results[i].Details = b.Bytes()
+		}
+	}
+	if !reflect.DeepEqual(got, rs) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, rs)
+	}
+	if got.Valid != False {
+		t.Errorf("composed Valid = %v", got.Valid)
+	}
+	// Overwriting leaves no temporary files behind.
+	if err := WriteResults(path, Compose()); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*")); len(m) != 1 {
+		t.Errorf("directory holds %v", m)
+	}
+	if _, err := ReadResults(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Error("reading a missing file succeeded")
+	}
+}
+
+func TestRun(t *testing.T) {
+	ops := h{}.call(0, "write", "", "1", ok, 0, 10).call(1, "read", "", "2", ok, 20, 30)
+	rs, err := Run([]string{"stats", "linearizable"}, ops, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Results) != 2 || rs.Results[0].Checker != "stats" || rs.Results[1].Checker != "linearizable" {
+		t.Fatalf("results %+v", rs.Results)
+	}
+	if rs.Valid != False || rs.Results[0].Valid != True || rs.Results[1].Valid != False {
+		t.Errorf("valid %v (%v, %v); want false from linearizable", rs.Valid, rs.Results[0].Valid, rs.Results[1].Valid)
+	}
+
+	dir := t.TempDir()
+	rs, err = Run([]string{"linearizable"}, ops, Options{LinearizableOptions{OutDir: dir}})
+	if err != nil || len(rs.Results[0].Files) != 1 {
+		t.Errorf("OutDir not passed through: %v %+v", err, rs)
+	}
+
+	if _, err := Run([]string{"stats", "bogus"}, ops, Options{}); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
+		t.Errorf("unknown checker: err = %v, want one naming \"bogus\"", err)
+	}
+	if _, err := Run([]string{"stats", "stats"}, ops, Options{}); err == nil {
+		t.Error("a checker named twice was accepted")
+	}
+	if _, err := Run(nil, ops, Options{}); err == nil {
+		t.Error("no checkers accepted")
+	}
+	if got := Names(); !reflect.DeepEqual(got, []string{"linearizable", "stats"}) {
+		t.Errorf("Names() = %v", got)
+	}
+}
+
+func TestRunRecoversPanics(t *testing.T) {
+	registry["boom"] = func([]history.Op, Options) Result { panic("kaboom") }
+	defer delete(registry, "boom")
+	ops := h{}.call(0, "write", "", "1", ok, 0, 10)
+	rs, err := Run([]string{"boom", "stats"}, ops, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := rs.Results[0]
+	if b.Checker != "boom" || b.Valid != Unknown || !strings.Contains(b.Summary, "kaboom") || !strings.Contains(string(b.Details), "stack") {
+		t.Errorf("panicking checker gave %+v", b)
+	}
+	if rs.Results[1].Valid != True || rs.Valid != Unknown {
+		t.Errorf("other checkers or composition affected: %+v", rs)
+	}
+}

@@ -1,0 +1,220 @@
+package raft
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
+	"time"
+
+	"github.com/faultline-io/faultline/cluster"
+	"github.com/faultline-io/faultline/history"
+)
+
+// Client performs register operations (read, write, cas) against a Raft
+// cluster for one worker. It implements targets.Client and is not safe for
+// concurrent use.
+//
+// Outcomes: ok when the node says so; fail when the operation certainly did
+// not happen (the request was never completely sent, not-leader, cas mismatch, or any
+// other error the node marks definite) and, for reads, on any error at all,
+// since a read changes nothing; info for writes and cas whose request may
+// have reached a node but whose outcome is unknown (timeouts, resets,
+// indefinite errors). After not-leader the client follows the hint, within
+// the same operation when time allows, and keeps using the leader; after an
+// indefinite outcome or a connection error it moves on to the next node.
+type Client struct {
+	nodes []cluster.Node
+	index map[string]int
+	cur   int
+	tr    *http.Transport
+	hc    *http.Client
+}
+
+var clientSeq atomic.Uint64
+
+// NewClient returns a client over nodes. Successive clients start at
+// successive nodes, so workers spread out until they learn the leader.
+func NewClient(nodes []cluster.Node) (*Client, error) {
+	if len(nodes) == 0 {
+		return nil, errNoNodes
+	}
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 500 * time.Millisecond, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        2 * len(nodes),
+		MaxIdleConnsPerHost: 2,
+		MaxConnsPerHost:     4,
+		IdleConnTimeout:     60 * time.Second,
+		DisableCompression:  true,
+	}
+	c := &Client{
+		nodes: append([]cluster.Node(nil), nodes...),
+		index: map[string]int{},
+		cur:   int(clientSeq.Add(1) % uint64(len(nodes))),
+		tr:    tr,
+		hc:    &http.Client{Transport: tr},
+	}
+	for i, n := range nodes {
+		c.index[n.ID()] = i
+	}
+	return c, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.tr.CloseIdleConnections()
+	return nil
+}
+
+// maxHops bounds how many not-leader redirects one operation follows.
+const maxHops = 2
+
+// Invoke implements targets.Client. It returns by ctx's deadline.
+func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
+	res := op
+	res.Error = ""
+	req := KVRequest{F: op.F, Key: op.Key}
+	switch op.F {
+	case "read":
+	case "write":
+		var v int64
+		if err := json.Unmarshal(op.Value, &v); err != nil {
+			return fail(res, fmt.Sprintf("bad write value %s: %v", op.Value, err))
+		}
+		req.Value = op.Value
+	case "cas":
+		var v [2]int64
+		if err := json.Unmarshal(op.Value, &v); err != nil {
+			return fail(res, fmt.Sprintf("bad cas value %s (want [from, to]): %v", op.Value, err))
+		}
+		req.Value = op.Value
+	default:
+		return fail(res, fmt.Sprintf("unknown f %q", op.F))
+	}
+	for hop := 0; ; hop++ {
+		node := c.nodes[c.cur]
+		res.Node = node.ID()
+		kr, sent, err := c.post(ctx, node.Addr(), req)
+		if err != nil {
+			c.rotate()
+			switch {
+			case !sent:
+				return fail(res, "no connection: "+err.Error())
+			case op.F == "read":
+				return fail(res, "read failed: "+err.Error())
+			default:
+				return info(res, err.Error())
+			}
+		}
+		switch {
+		case kr.OK:
+			res.Type = history.OK
+			if op.F == "read" {
+				res.Value = kr.Value
+				if len(res.Value) == 0 {
+					res.Value = json.RawMessage("null")
+				}
+			}
+			return res
+		case kr.Error == ErrCodeNotLeader:
+			i, known := c.index[kr.Leader]
+			if known && i != c.cur {
+				c.cur = i
+				if dl, ok := ctx.Deadline(); hop < maxHops && (!ok || time.Until(dl) > 100*time.Millisecond) {
+					continue
+				}
+			} else {
+				// No leader known (an election is running): try
+				// elsewhere, after a pause that keeps a worker from
+				// spinning.
+				c.rotate()
+				pause(ctx, 20*time.Millisecond)
+			}
+			msg := "not-leader"
+			if kr.Leader != "" {
+				msg += " (leader " + kr.Leader + ")"
+			}
+			return fail(res, msg)
+		case kr.Definite, op.F == "read":
+			if !kr.Definite {
+				c.rotate()
+			}
+			return fail(res, kr.Error)
+		default:
+			c.rotate()
+			return info(res, kr.Error)
+		}
+	}
+}
+
+func (c *Client) rotate() { c.cur = (c.cur + 1) % len(c.nodes) }
+
+// post sends req to addr. sent reports whether the request was completely
+// written to a connection, after which the node may have received it.
+func (c *Client) post(ctx context.Context, addr string, req KVRequest) (kr KVResponse, sent bool, err error) {
+	if dl, ok := ctx.Deadline(); ok {
+		// Ask the node to answer a little before we give up on it.
+		req.TimeoutMS = max(int(time.Until(dl)/time.Millisecond)-50, 10)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return kr, false, err
+	}
+	// Once the whole request has been written to a connection, the node
+	// may act on it; before that it cannot have a decodable request.
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(w httptrace.WroteRequestInfo) {
+			if w.Err == nil {
+				wrote.Store(true)
+			}
+		},
+	})
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+KVPath, bytes.NewReader(body))
+	if err != nil {
+		return kr, false, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		return kr, wrote.Load(), err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return kr, true, err
+	}
+	if err := json.Unmarshal(b, &kr); err != nil {
+		return kr, true, fmt.Errorf("%s: undecodable answer %q: %v", resp.Status, b, err)
+	}
+	if !kr.OK && kr.Error == "" {
+		return kr, true, errors.New(resp.Status + " without an error code")
+	}
+	return kr, true, nil
+}
+
+func fail(op history.Op, why string) history.Op {
+	op.Type, op.Error = history.Fail, why
+	return op
+}
+
+func info(op history.Op, why string) history.Op {
+	op.Type, op.Error = history.Info, why
+	return op
+}
+
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,161 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/faultline-io/faultline/cluster"
+)
+
+// WALFile is the name of the write-ahead log inside a node's data directory.
+const WALFile = "raft.wal"
+
+// NodeMain runs one node until ctx is done or it fails; `faultline node raft
+// ARGS` calls it. Flags:
+//
+//	--id n1 --listen HOST:PORT --peers n1=HOST:PORT,n2=HOST:PORT,...
+//	--data DIR [--bug NAME]... [--tick 10ms] [--seed N]
+//	[--election-ticks 15] [--heartbeat-ticks 3] [--check-quorum-ticks 250]
+//	[--request-timeout 1s]
+//
+// --bug may repeat or take a comma-separated list. The node serves its whole
+// HTTP API on --listen and logs to stderr. After a SIGKILL it restarts from
+// the WAL in --data.
+func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("faultline node raft", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		id, listen, peersFlag, data string
+		bugs                        bugList
+		tick                        = fs.Duration("tick", DefaultTick, "length of one core tick")
+		seed                        = fs.Uint64("seed", 0, "seed of the election-timeout randomness (0: from the time, logged)")
+		electionTicks               = fs.Int("election-ticks", DefaultElectionTicks, "base election timeout in ticks (randomized up to twice that)")
+		heartbeatTicks              = fs.Int("heartbeat-ticks", DefaultHeartbeatTicks, "heartbeat interval in ticks")
+		cqTicks                     = fs.Int("check-quorum-ticks", DefaultCheckQuorumTicks, "ticks without hearing a quorum before a leader steps down")
+		reqTimeout                  = fs.Duration("request-timeout", DefaultRequestTimeout, "longest a client request waits for its outcome")
+	)
+	fs.StringVar(&id, "id", "", "this node's id (required)")
+	fs.StringVar(&listen, "listen", "", "HOST:PORT to serve peers and clients on (required)")
+	fs.StringVar(&peersFlag, "peers", "", "every node as id=HOST:PORT, comma-separated, this one included (required)")
+	fs.StringVar(&data, "data", "", "data directory holding the write-ahead log (required)")
+	fs.Var(&bugs, "bug", "seeded bug to switch on (repeatable or comma-separated): "+strings.Join(BugNames(), ", "))
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for name, v := range map[string]string{"--id": id, "--listen": listen, "--peers": peersFlag, "--data": data} {
+		if v == "" {
+			return fmt.Errorf("%s is required", name)
+		}
+	}
+	peers, err := ParsePeers(peersFlag)
+	if err != nil {
+		return err
+	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano())
+	}
+	logger := log.New(stderr, "raft "+id+" ", log.LstdFlags|log.Lmicroseconds|log.LUTC)
+
+	storage, err := OpenFileStorage(filepath.Join(data, WALFile))
+	if err != nil {
+		return err
+	}
+	defer storage.Close()
+	transport := NewHTTPTransport(id, peers, logger, HTTPTransportOptions{})
+	defer transport.Close()
+	node, err := NewNode(Config{
+		ID: id, Peers: peers, Storage: storage, Transport: transport, Clock: RealClock{}, Seed: *seed,
+		Tick: *tick, ElectionTicks: *electionTicks, HeartbeatTicks: *heartbeatTicks, CheckQuorumTicks: *cqTicks,
+		RequestTimeout: *reqTimeout, Bugs: bugs, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	srv := &http.Server{
+		Handler:           node.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          logger,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Printf("serving on %s; peers %s; tick %v; seed %d", ln.Addr(), peersFlag, *tick, *seed)
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	runErr := make(chan error, 1)
+	go func() { runErr <- node.Run(runCtx) }()
+	select {
+	case err = <-runErr:
+	case err = <-serveErr:
+		stop()
+		<-runErr
+		err = fmt.Errorf("http server: %w", err)
+	}
+	// Close abruptly: a stopping node behaves like a crashed one.
+	srv.Close()
+	if err != nil {
+		return err
+	}
+	logger.Printf("stopped")
+	return nil
+}
+
+// ParsePeers parses "n1=HOST:PORT,n2=HOST:PORT".
+func ParsePeers(s string) ([]cluster.Peer, error) {
+	var peers []cluster.Peer
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, addr, ok := strings.Cut(part, "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("--peers entry %q is not id=HOST:PORT", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("--peers entry %q: %v", part, err)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("--peers names %q twice", id)
+		}
+		seen[id] = true
+		peers = append(peers, cluster.Peer{ID: id, Addr: addr})
+	}
+	if len(peers) == 0 {
+		return nil, errors.New("--peers is empty")
+	}
+	return peers, nil
+}
+
+// bugList is a flag.Value collecting --bug flags, each possibly a comma list.
+type bugList []string
+
+func (b *bugList) String() string { return strings.Join(*b, ",") }
+
+func (b *bugList) Set(s string) error {
+	for _, name := range strings.Split(s, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			*b = append(*b, name)
+		}
+	}
+	_, err := parseBugs(*b)
+	return err
+}

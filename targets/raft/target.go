@@ -1,0 +1,204 @@
+package raft
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/faultline-io/faultline/cluster"
+	"github.com/faultline-io/faultline/targets"
+)
+
+func init() { targets.Register(Target{}) }
+
+// Seeded bugs (see Target.Bugs).
+const (
+	// BugAckBeforeCommit makes the leader acknowledge a write or cas as
+	// soon as it is in its own log (computing a cas result from the state
+	// its log would produce), and replicate new entries only with its
+	// heartbeats. Acknowledged writes that no follower has yet are lost
+	// when the leader is killed and a new leader overwrites them; reads
+	// right after an acknowledged write may also miss it.
+	BugAckBeforeCommit = "ack-before-commit"
+	// BugStaleRead makes the leader answer reads from its local state
+	// without confirming that it still leads. A leader cut off from the
+	// others keeps believing it leads for the check-quorum window (2.5 s)
+	// and serves values the new leader has already overwritten.
+	BugStaleRead = "stale-read"
+)
+
+type bugSet struct{ ackBeforeCommit, staleRead bool }
+
+func parseBugs(names []string) (bugSet, error) {
+	var b bugSet
+	for _, n := range names {
+		switch n {
+		case BugAckBeforeCommit:
+			b.ackBeforeCommit = true
+		case BugStaleRead:
+			b.staleRead = true
+		default:
+			return b, fmt.Errorf("unknown bug %q (known: %s)", n, strings.Join(BugNames(), ", "))
+		}
+	}
+	return b, nil
+}
+
+// BugNames lists the seeded bugs by name.
+func BugNames() []string { return []string{BugAckBeforeCommit, BugStaleRead} }
+
+// Target is the bundled Raft key-value store. It implements targets.Target,
+// targets.LeaderReporter and targets.HealthChecker.
+type Target struct{}
+
+var (
+	_ targets.Target         = Target{}
+	_ targets.LeaderReporter = Target{}
+	_ targets.HealthChecker  = Target{}
+)
+
+// Name returns "raft".
+func (Target) Name() string { return "raft" }
+
+// Workloads returns the workloads the target supports: "register".
+func (Target) Workloads() []string { return []string{"register"} }
+
+// NodeCommand returns the arguments after the faultline binary that run
+// node self: `node raft --id ... --listen ... --peers ... --data ...` and one
+// --bug per bug.
+func (Target) NodeCommand(self cluster.Peer, peers []cluster.Peer, dataDir string, bugs []string) []string {
+	ps := make([]string, len(peers))
+	for i, p := range peers {
+		ps[i] = p.ID + "=" + p.Addr
+	}
+	args := []string{"node", "raft", "--id", self.ID, "--listen", self.Addr, "--peers", strings.Join(ps, ","), "--data", dataDir}
+	for _, b := range bugs {
+		args = append(args, "--bug", b)
+	}
+	return args
+}
+
+// NewClient returns a client for one worker.
+func (Target) NewClient(nodes []cluster.Node) (targets.Client, error) { return NewClient(nodes) }
+
+// Bugs returns the seeded bugs, each with the nemesis that exposes it.
+func (Target) Bugs() []targets.Bug {
+	return []targets.Bug{
+		{
+			Name: BugAckBeforeCommit,
+			Description: "the leader acknowledges a write or cas once it is in its own log, before a quorum has it " +
+				"(and replicates lazily, with heartbeats); a killed leader's acknowledged writes are overwritten " +
+				"by the next leader",
+			Nemesis:  []string{"kill"},
+			Workload: "register",
+			Checker:  "linearizable",
+		},
+		{
+			Name: BugStaleRead,
+			Description: "the leader serves reads from local state without a ReadIndex quorum round; a partitioned " +
+				"old leader keeps answering with values the new leader has overwritten",
+			Nemesis:  []string{"partition-leader"},
+			Workload: "register",
+			Checker:  "linearizable",
+		},
+	}
+}
+
+// statusClient asks nodes for /status; short timeouts, no proxies.
+var statusClient = &http.Client{
+	Transport: &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 500 * time.Millisecond}).DialContext,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     30 * time.Second,
+	},
+}
+
+// FetchStatus returns node addr's GET /status.
+func FetchStatus(ctx context.Context, addr string) (StatusResponse, error) {
+	var st StatusResponse
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+StatusPath, nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := statusClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("%s: %s", addr, resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// statuses asks every node at once; unreachable nodes are left out.
+func statuses(ctx context.Context, nodes []cluster.Node) map[string]StatusResponse {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	out := map[string]StatusResponse{}
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if st, err := FetchStatus(ctx, n.Addr()); err == nil {
+				mu.Lock()
+				out[n.ID()] = st
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// Leader returns the node that believes it leads in the highest term.
+func (Target) Leader(ctx context.Context, nodes []cluster.Node) (string, error) {
+	return leaderOf(statuses(ctx, nodes), len(nodes))
+}
+
+func leaderOf(sts map[string]StatusResponse, total int) (string, error) {
+	best, term := "", uint64(0)
+	for id, st := range sts {
+		if st.State == "leader" && (best == "" || st.Term > term || (st.Term == term && id < best)) {
+			best, term = id, st.Term
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("no node reports being leader (%d of %d answered)", len(sts), total)
+	}
+	return best, nil
+}
+
+// Healthy returns nil when a leader exists that a majority of nodes (itself
+// included) agree on, in its term.
+func (Target) Healthy(ctx context.Context, nodes []cluster.Node) error {
+	sts := statuses(ctx, nodes)
+	l, err := leaderOf(sts, len(nodes))
+	if err != nil {
+		return err
+	}
+	lt := sts[l].Term
+	var agree []string
+	for id, st := range sts {
+		if st.Leader == l && st.Term == lt {
+			agree = append(agree, id)
+		}
+	}
+	sort.Strings(agree)
+	if need := len(nodes)/2 + 1; len(agree) < need {
+		return fmt.Errorf("leader %s (term %d) is acknowledged by %v, need %d of %d nodes", l, lt, agree, need, len(nodes))
+	}
+	return nil
+}
+
+var errNoNodes = errors.New("raft client: no nodes")
