@@ -247,12 +247,16 @@ func (c *netnsCluster) linksPending() ([]string, error) {
 		return nil, fmt.Errorf("open %s: %w", c.switchNS, err)
 	}
 	defer sw.Close()
-	states, err := bridgePortStates(sw)
+	ports, err := BridgePorts(sw)
 	if err != nil {
 		return nil, fmt.Errorf("bridge port states in %s: %w", c.switchNS, err)
 	}
+	states := map[string]uint8{}
+	for _, p := range ports {
+		states[p.Name] = p.State
+	}
 	for _, port := range append([]string{"up"}, c.nodeIDs()...) {
-		if st, ok := states[port]; !ok || st != brStateForwarding {
+		if st, ok := states[port]; !ok || st != BridgeForwarding {
 			pending = append(pending, fmt.Sprintf("bridge port %s (state %d)", port, st))
 		}
 	}
@@ -286,12 +290,24 @@ func (c *netnsCluster) nodeIDs() []string {
 	return ids
 }
 
-// brStateForwarding is BR_STATE_FORWARDING.
-const brStateForwarding = 3
+// BridgeForwarding is BR_STATE_FORWARDING, the bridge port state in which
+// frames pass.
+const BridgeForwarding = 3
 
-// bridgePortStates returns IFLA_BRPORT_STATE of every bridge port in ns, by
-// name (the netlink library parses port flags but not the state).
-func bridgePortStates(ns netns.NsHandle) (map[string]uint8, error) {
+// BridgePort is one bridge port as the kernel reports it.
+type BridgePort struct {
+	Index int
+	Name  string
+	// State is IFLA_BRPORT_STATE: 0 disabled, 1 listening, 2 learning,
+	// 3 forwarding, 4 blocking.
+	State uint8
+}
+
+// BridgePorts lists the bridge ports of namespace ns (netns.None() for the
+// caller's own) with their states, which the netlink library does not
+// parse. A port enters forwarding asynchronously after its carrier comes
+// up; frames sent to it before are dropped.
+func BridgePorts(ns netns.NsHandle) ([]BridgePort, error) {
 	s, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
@@ -304,19 +320,19 @@ func bridgePortStates(ns netns.NsHandle) (map[string]uint8, error) {
 	if err != nil {
 		return nil, err
 	}
-	states := map[string]uint8{}
+	var ports []BridgePort
 	for _, m := range msgs {
 		info := nl.DeserializeIfInfomsg(m)
 		attrs, err := nl.ParseRouteAttr(m[info.Len():])
 		if err != nil {
 			return nil, err
 		}
-		var name string
-		state, found := uint8(0), false
+		p := BridgePort{Index: int(info.Index)}
+		found := false
 		for _, a := range attrs {
 			switch a.Attr.Type &^ unix.NLA_F_NESTED {
 			case unix.IFLA_IFNAME:
-				name = strings.TrimRight(string(a.Value), "\x00")
+				p.Name = strings.TrimRight(string(a.Value), "\x00")
 			case unix.IFLA_PROTINFO:
 				inner, err := nl.ParseRouteAttr(a.Value)
 				if err != nil {
@@ -324,16 +340,16 @@ func bridgePortStates(ns netns.NsHandle) (map[string]uint8, error) {
 				}
 				for _, in := range inner {
 					if in.Attr.Type&^unix.NLA_F_NESTED == nl.IFLA_BRPORT_STATE && len(in.Value) > 0 {
-						state, found = in.Value[0], true
+						p.State, found = in.Value[0], true
 					}
 				}
 			}
 		}
-		if name != "" && found {
-			states[name] = state
+		if found {
+			ports = append(ports, p)
 		}
 	}
-	return states, nil
+	return ports, nil
 }
 
 // qdiscActive reports whether link name in ns has a root qdisc other than
@@ -487,6 +503,14 @@ func (n *netnsNode) NetNSName() string { return n.nsName }
 
 // forkIn returns a Process.Fork that starts the command from a thread inside
 // the named namespace; the child inherits the thread's namespace.
+//
+// Process starts nodes with Pdeathsig, which the kernel ties to the thread
+// that forked, not to the process. The forking thread is switched back to
+// its namespace and unlocked, so it returns to the Go scheduler, which never
+// retires an unlocked thread: the node lives as long as the harness. (A
+// thread is retired only when a goroutine exits while locked to it, which
+// InNetNS and the netlink libraries do only after failing to restore a
+// namespace; a node forked from such a thread would get SIGKILL.)
 func forkIn(nsName string) func(*exec.Cmd) error {
 	return func(cmd *exec.Cmd) error {
 		ns, err := netns.GetFromName(nsName)

@@ -498,3 +498,40 @@ func BenchmarkDockerPartitionInvokeHeal(b *testing.B) {
 	b.ReportMetric(q(heal, 0.5), "heal-p50-ms")
 	b.ReportMetric(q(heal, 0.99), "heal-p99-ms")
 }
+
+// TestDelaySurvivesDockerRestart: the delay nemesis's NFQUEUE listener
+// follows a restarted container into its new namespace.
+func TestDelaySurvivesDockerRestart(t *testing.T) {
+	needDocker(t)
+	if netfault.Probe().Netem.OK {
+		t.Log("netem present: delay uses netem, re-applied by the same hook")
+	}
+	c := startCluster(t, echoSpec(t, 2))
+	env := nemesis.Env{Cluster: c}
+	delay, err := nemesis.New("delay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = delay.Heal(context.Background(), env) })
+	if _, err := delay.Invoke(context.Background(), env, nemesis.Fault{Seed: 1, Params: map[string]any{"latency": "30ms", "jitter": "0s"}}); err != nil {
+		t.Fatal(err)
+	}
+	n1, n2 := c.Nodes()[0], c.Nodes()[1]
+	if err := n1.Kill(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := nettest.UDP(t, n2, n1, 100, 300*time.Millisecond)
+	t.Logf("after restart: %v", r)
+	if r.Received != 100 || r.Quantile(0.5) < 29*time.Millisecond {
+		t.Errorf("delay not in effect after restart: %v", r)
+	}
+	if err := delay.Heal(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if r := nettest.UDP(t, n2, n1, 100, 300*time.Millisecond); r.Received != 100 || r.Quantile(0.5) > 8*time.Millisecond {
+		t.Errorf("after heal: %v", r)
+	}
+}

@@ -239,10 +239,17 @@ func TestDelay(t *testing.T) {
 	if r.Received != 500 {
 		t.Errorf("delay lost packets: %v", r)
 	}
-	if p50 := r.Quantile(0.5); p50 < 33*time.Millisecond || p50 > 50*time.Millisecond {
+	// The lower bounds prove the delay; the upper bounds are loose because
+	// verdicts come from a goroutine of the harness, which a loaded machine
+	// (tests of other packages in parallel, -race) makes late by 10 ms and
+	// more.
+	if len(r.Delays) == 0 {
+		t.Fatal("nothing received")
+	}
+	if p50 := r.Quantile(0.5); p50 < 35*time.Millisecond || p50 > 80*time.Millisecond {
 		t.Errorf("p50 %v, want about 40ms", p50)
 	}
-	if lo, hi := r.Delays[0], r.Quantile(0.99); lo < 15*time.Millisecond || hi > 75*time.Millisecond {
+	if lo, hi := r.Delays[0], r.Quantile(0.99); lo < 15*time.Millisecond || hi > 120*time.Millisecond {
 		t.Errorf("delays span %v..%v, want about 20..60ms", lo, hi)
 	}
 	// Changing the delay in place keeps one listener.
@@ -250,14 +257,14 @@ func TestDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = nettest.UDP(t, n1, n2, 200, 300*time.Millisecond)
-	if p50 := r.Quantile(0.5); p50 < 8*time.Millisecond || p50 > 20*time.Millisecond {
+	if p50 := r.Quantile(0.5); p50 < 9*time.Millisecond || p50 > 50*time.Millisecond {
 		t.Errorf("after changing to 10ms: p50 %v", p50)
 	}
 	if err := in.Heal(ns2); err != nil {
 		t.Fatal(err)
 	}
 	after := nettest.UDP(t, n1, n2, 200, 300*time.Millisecond)
-	if after.Received != 200 || after.Quantile(0.5) > 5*time.Millisecond {
+	if after.Received != 200 || after.Quantile(0.5) > 8*time.Millisecond {
 		t.Errorf("after heal: %v", after)
 	}
 }

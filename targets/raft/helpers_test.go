@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -223,3 +225,7 @@ func doUntil(t testing.TB, cl *Client, d time.Duration, f, key string, value any
 func c1(n fakeNode) []cluster.Node { return []cluster.Node{n} }
 
 func jsonDecode(r *http.Request, v any) error { return json.NewDecoder(r.Body).Decode(v) }
+
+func newTestLogger(w io.Writer, id string) *log.Logger {
+	return log.New(w, "raft "+id+" ", log.Lmicroseconds)
+}
