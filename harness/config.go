@@ -39,7 +39,7 @@ type Config struct {
 	// Binary is the node binary; empty means the running executable.
 	Binary string `json:"binary,omitempty"`
 	// Port is the node port on runtimes where each node has its own IP.
-	Port int `json:"port"`
+	Port      int `json:"port"`
 	Keys      int `json:"keys"`
 	OpsPerKey int `json:"ops_per_key"`
 }

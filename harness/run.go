@@ -52,9 +52,9 @@ type Counts struct{ OK, Fail, Info, Nemesis int64 }
 // ScheduleEntry is one fault as it happened, written to schedule.json.
 type ScheduleEntry struct {
 	Fault   nemesis.Fault `json:"fault"`
-	Start   int64         `json:"start"`          // ns since test start, when it took effect
-	Healed  int64         `json:"healed"`         // ns since test start; 0 when never healed
-	Applied bool          `json:"applied"`        // false when Invoke failed
+	Start   int64         `json:"start"`   // ns since test start, when it took effect
+	Healed  int64         `json:"healed"`  // ns since test start; 0 when never healed
+	Applied bool          `json:"applied"` // false when Invoke failed
 	Error   string        `json:"error,omitempty"`
 }
 

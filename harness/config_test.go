@@ -1,0 +1,73 @@
+package harness
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/faultline-io/faultline/targets/raft"
+)
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	c := DefaultConfig()
+	c.Nemeses = []string{"kill", "pause"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "raft-register-kill-pause" {
+		t.Errorf("derived name %q", c.Name)
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	cases := map[string]func(*Config){
+		"target":           func(c *Config) { c.Target = "zookeeper" },
+		"workload":         func(c *Config) { c.Workload = "bank" },
+		"nemesis":          func(c *Config) { c.Nemeses = []string{"kill", "meteor"} },
+		"bug":              func(c *Config) { c.Bugs = []string{"nope"} },
+		"nodes":            func(c *Config) { c.Nodes = 0 },
+		"concurrency":      func(c *Config) { c.Concurrency = 0 },
+		"rate":             func(c *Config) { c.Rate = -1 },
+		"time-limit":       func(c *Config) { c.TimeLimit = 0 },
+		"nemesis-interval": func(c *Config) { c.NemesisInterval = 0 },
+		"checker-timeout":  func(c *Config) { c.CheckerTimeout = -time.Second },
+		"runtime":          func(c *Config) { c.Runtime = "kubernetes" },
+		"name":             func(c *Config) { c.Name = "../escape" },
+	}
+	for field, mutate := range cases {
+		c := DefaultConfig()
+		mutate(&c)
+		err := c.Validate()
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			t.Errorf("%s: want a FieldError, got %v", field, err)
+			continue
+		}
+		if fe.Field != field || !strings.HasPrefix(err.Error(), field+":") {
+			t.Errorf("%s: error names %q: %v", field, fe.Field, err)
+		}
+	}
+}
+
+func TestNewRunDirAndLatest(t *testing.T) {
+	store := t.TempDir()
+	now := time.Date(2026, 11, 25, 20, 11, 41, 0, time.UTC)
+	a, err := newRunDir(store, "t", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newRunDir(store, "t", now) // same second: must not collide
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b || filepath.Base(a) != "20261125T201141" {
+		t.Fatalf("run dirs %s and %s", a, b)
+	}
+	target, err := os.Readlink(filepath.Join(store, "latest"))
+	if err != nil || filepath.Join(store, target) != b {
+		t.Fatalf("latest -> %s (%v), want %s", target, err, b)
+	}
+}
