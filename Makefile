@@ -33,6 +33,15 @@ demo: build
 bench: build
 	FAULTLINE_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./history/ ./checker/ ./targets/... ./nemesis/... ./docker/ ./cluster/
 
+# Detection benchmark: every Raft seeded bug under its paired nemeses, and the
+# correct build under the same nemeses (false alarms), over N seeds of T
+# seconds. Long: about (5 bugs + 5 correct) × seeds × (T + ~20 s). Finished
+# runs in bench-store are reused; see docs/detection.md.
+# e.g. make bench-detect BENCH_DETECT_FLAGS='-seeds 5 -time 60s'
+BENCH_DETECT_FLAGS ?=
+bench-detect: build
+	$(GO) run ./internal/benchdetect -bin $(BIN) $(BENCH_DETECT_FLAGS)
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -29,12 +29,15 @@ import (
 // indefinite errors). After not-leader the client follows the hint, within
 // the same operation when time allows, and keeps using the leader; after an
 // indefinite outcome or a connection error it moves on to the next node.
+// Every readProbeEvery-th read goes to another node (see there).
 type Client struct {
 	nodes []cluster.Node
 	index map[string]int
 	cur   int
-	tr    *http.Transport
-	hc    *http.Client
+	// reads and probes count reads and probes, for readProbeEvery.
+	reads, probes int
+	tr            *http.Transport
+	hc            *http.Client
 }
 
 var clientSeq atomic.Uint64
@@ -76,6 +79,15 @@ func (c *Client) Close() error {
 // maxHops bounds how many not-leader redirects one operation follows.
 const maxHops = 2
 
+// readProbeEvery sends every n-th read of a client to another node than
+// the one it uses (the nodes other than the current one take turns). A
+// client that only ever followed leader hints would never again talk to a
+// leader that was cut off from its peers, so nothing could observe what
+// such a node answers; probing keeps every node visited, as clients that
+// do not know better would. A probed follower redirects to the leader, so
+// correct reads cost one extra hop.
+const readProbeEvery = 4
+
 // Invoke implements targets.Client. It returns by ctx's deadline.
 func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 	res := op
@@ -98,12 +110,27 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 	default:
 		return fail(res, fmt.Sprintf("unknown f %q", op.F))
 	}
+	idx := c.cur
+	if op.F == "read" && len(c.nodes) > 1 {
+		if c.reads++; c.reads%readProbeEvery == 0 {
+			// Probe: send this read to another node, in turn.
+			idx = (c.cur + 1 + c.probes%(len(c.nodes)-1)) % len(c.nodes)
+			c.probes++
+		}
+	}
+	// away moves the client off a node that failed it, unless that node
+	// was only probed.
+	away := func() {
+		if idx == c.cur {
+			c.rotate()
+		}
+	}
 	for hop := 0; ; hop++ {
-		node := c.nodes[c.cur]
+		node := c.nodes[idx]
 		res.Node = node.ID()
 		kr, sent, err := c.post(ctx, node.Addr(), req)
 		if err != nil {
-			c.rotate()
+			away()
 			switch {
 			case !sent:
 				return fail(res, "no connection: "+err.Error())
@@ -125,8 +152,8 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 			return res
 		case kr.Error == ErrCodeNotLeader:
 			i, known := c.index[kr.Leader]
-			if known && i != c.cur {
-				c.cur = i
+			if known && i != idx {
+				c.cur, idx = i, i
 				if dl, ok := ctx.Deadline(); hop < maxHops && (!ok || time.Until(dl) > 100*time.Millisecond) {
 					continue
 				}
@@ -134,7 +161,7 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 				// No leader known (an election is running): try
 				// elsewhere, after a pause that keeps a worker from
 				// spinning.
-				c.rotate()
+				away()
 				pause(ctx, 20*time.Millisecond)
 			}
 			msg := "not-leader"
@@ -144,11 +171,11 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 			return fail(res, msg)
 		case kr.Definite, op.F == "read":
 			if !kr.Definite {
-				c.rotate()
+				away()
 			}
 			return fail(res, kr.Error)
 		default:
-			c.rotate()
+			away()
 			return info(res, kr.Error)
 		}
 	}

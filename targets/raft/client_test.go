@@ -2,6 +2,7 @@ package raft
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -18,6 +19,7 @@ func fakeServer(t *testing.T, code int, body string) (fakeNode, *atomic.Int64) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		io.Copy(io.Discard, r.Body) // the server notices a gone client only after the body
 		if body == "" {
 			<-r.Context().Done()
 			return

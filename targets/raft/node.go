@@ -63,6 +63,12 @@ const (
 	DefaultRequestTimeout   = time.Second
 )
 
+// lazyReplicationTicks is how often a leader with the ack-before-commit bug
+// sends new entries (100 ms at the default tick): with acknowledgements no
+// longer waiting for replication, it batches. A leader killed at a random
+// moment thus takes about that much acknowledged history with it.
+const lazyReplicationTicks = 10
+
 // Validate reports the first invalid field of c, naming it and its value.
 func (c Config) Validate() error {
 	if c.ID == "" {
@@ -195,7 +201,9 @@ func NewNode(cfg Config) (*Node, error) {
 	cc.Seed = cfg.Seed
 	cc.HardState = hs
 	cc.Entries = ents
-	cc.LazyReplication = bugs.ackBeforeCommit
+	if bugs.ackBeforeCommit {
+		cc.LazyReplicationTicks = lazyReplicationTicks
+	}
 	c, err := core.New(cc)
 	if err != nil {
 		return nil, fmt.Errorf("restore core: %w", err)
@@ -250,8 +258,9 @@ func (n *Node) Receive(ctx context.Context, msgs []core.Message) error {
 // messages, proposes client writes in batches, and carries out each Ready
 // in the order the core requires (persist and fsync, then send, then apply
 // and answer clients). It returns nil when ctx is done, or the storage
-// error that stopped it; either way it closes the transport's side of
-// nothing and leaves Storage open for the caller to close.
+// error that stopped it (after a failed fsync nothing may be acknowledged).
+// Requests in flight are answered as it stops. Storage and Transport stay
+// open: the caller owns them.
 func (n *Node) Run(ctx context.Context) error {
 	defer close(n.done)
 	ticker := time.NewTicker(n.tick)
@@ -398,7 +407,7 @@ func (n *Node) flush() {
 
 // ensureSpec builds, once per leadership term, the speculative state the
 // ack-before-commit bug answers from: the applied state plus every entry
-// already in the log.
+// already in the log. New proposals are applied to it as they are made.
 func (n *Node) ensureSpec() {
 	st := n.core.Status()
 	if n.spec != nil && n.specTerm == st.Term {
@@ -496,6 +505,14 @@ func (n *Node) applyEntry(e core.Entry) {
 }
 
 func (n *Node) serveReads() {
+	src := n.kv
+	if n.bugs.ackBeforeCommit && n.soft.Role == core.Leader && len(n.waitingReads) > 0 {
+		// BUG ack-before-commit, continued: answer from the state the
+		// leader's own log would produce, consistent with its early
+		// acknowledgements.
+		n.ensureSpec()
+		src = n.spec
+	}
 	keep := n.waitingReads[:0]
 	for _, b := range n.waitingReads {
 		if b.index > n.applied {
@@ -503,7 +520,7 @@ func (n *Node) serveReads() {
 			continue
 		}
 		for _, r := range b.reqs {
-			r.reply(readResponse(n.kv, r.key))
+			r.reply(readResponse(src, r.key))
 		}
 	}
 	n.waitingReads = keep

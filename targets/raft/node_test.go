@@ -216,13 +216,8 @@ func TestNodeBugAckBeforeCommit(t *testing.T) {
 	c := startMemCluster(t, 3, BugAckBeforeCommit)
 	all := newClient(t, c.all())
 	doUntil(t, all, 5*time.Second, "write", "k", 1)
-	// The acknowledgement proves nothing here; a read does.
-	for i := 0; string(doUntil(t, all, 5*time.Second, "read", "k", nil).Value) != "1"; i++ {
-		if i > 100 {
-			t.Fatal("write of 1 never became visible")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The acknowledgement proves nothing here: wait for the commit.
+	waitCommitted(t, c)
 	old := c.waitLeader(5 * time.Second)
 	c.net.Isolate(old, c.ids())
 	lone := newClient(t, c.only(old))
@@ -303,4 +298,19 @@ func TestNodeTicksFollowClock(t *testing.T) {
 	if st := n.Status(); st.State != "leader" {
 		t.Fatalf("not leader after 200 clock ticks: %+v", st)
 	}
+}
+
+// waitCommitted waits until the leader has committed its whole log.
+func waitCommitted(t *testing.T, c *memCluster) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		l := c.waitLeader(5 * time.Second)
+		st, err := FetchStatus(context.Background(), c.only(l)[0].Addr())
+		if err == nil && st.Commit == st.LastIndex && st.Applied == st.Commit {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("leader never committed its log")
 }

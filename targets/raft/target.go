@@ -21,11 +21,12 @@ func init() { targets.Register(Target{}) }
 // Seeded bugs (see Target.Bugs).
 const (
 	// BugAckBeforeCommit makes the leader acknowledge a write or cas as
-	// soon as it is in its own log (computing a cas result from the state
-	// its log would produce), and replicate new entries only with its
-	// heartbeats. Acknowledged writes that no follower has yet are lost
-	// when the leader is killed and a new leader overwrites them; reads
-	// right after an acknowledged write may also miss it.
+	// soon as it is in its own log (the result computed from the state
+	// its log would produce), answer reads from that state too, and
+	// send new entries to followers only every 100 ms. Without faults this
+	// looks like a correct leader; when the leader is killed, the
+	// acknowledged entries no follower had yet are overwritten by the next
+	// leader, and reads contradict what was acknowledged and read before.
 	BugAckBeforeCommit = "ack-before-commit"
 	// BugStaleRead makes the leader answer reads from its local state
 	// without confirming that it still leads. A leader cut off from the
@@ -93,9 +94,9 @@ func (Target) Bugs() []targets.Bug {
 	return []targets.Bug{
 		{
 			Name: BugAckBeforeCommit,
-			Description: "the leader acknowledges a write or cas once it is in its own log, before a quorum has it " +
-				"(and replicates lazily, with heartbeats); a killed leader's acknowledged writes are overwritten " +
-				"by the next leader",
+			Description: "the leader acknowledges a write or cas once it is in its own log, before a quorum has it, " +
+				"serves reads from that log, and replicates in 100 ms batches; a killed leader's acknowledged " +
+				"writes are overwritten by the next leader",
 			Nemesis:  []string{"kill"},
 			Workload: "register",
 			Checker:  "linearizable",

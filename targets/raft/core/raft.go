@@ -44,11 +44,11 @@ type Config struct {
 	MaxEntriesPerMsg int
 	// MaxInflight caps the unacknowledged MsgApps to one follower.
 	MaxInflight int
-	// LazyReplication makes a leader send new entries only with its
-	// heartbeats instead of at once. It exists for a seeded bug (a leader
-	// that acknowledges before commit and so sees no reason to hurry); a
-	// correct node leaves it off.
-	LazyReplication bool
+	// LazyReplicationTicks, when positive, makes a leader send new entries
+	// only every that many ticks instead of at once. It exists for a seeded
+	// bug (a leader that acknowledges before commit and so sees no reason
+	// to hurry); a correct node leaves it zero.
+	LazyReplicationTicks int
 
 	// Seed seeds the election-timeout randomness. It is mixed with ID, so
 	// peers given the same Seed still draw different timeouts.
@@ -115,9 +115,9 @@ func (c Config) Validate() error {
 	if c.CheckQuorumTicks > 0 && c.CheckQuorumTicks < c.ElectionTicks {
 		return fmt.Errorf("Config.CheckQuorumTicks %d is below Config.ElectionTicks %d", c.CheckQuorumTicks, c.ElectionTicks)
 	}
-	if c.StallTicks < 0 || c.MaxEntriesPerMsg < 0 || c.MaxInflight < 0 {
-		return fmt.Errorf("Config.StallTicks %d, MaxEntriesPerMsg %d and MaxInflight %d must not be negative",
-			c.StallTicks, c.MaxEntriesPerMsg, c.MaxInflight)
+	if c.StallTicks < 0 || c.MaxEntriesPerMsg < 0 || c.MaxInflight < 0 || c.LazyReplicationTicks < 0 {
+		return fmt.Errorf("Config.StallTicks %d, MaxEntriesPerMsg %d, MaxInflight %d and LazyReplicationTicks %d must not be negative",
+			c.StallTicks, c.MaxEntriesPerMsg, c.MaxInflight, c.LazyReplicationTicks)
 	}
 	if c.HardState.Vote != "" && !seen[c.HardState.Vote] {
 		return fmt.Errorf("Config.HardState.Vote %q is not in Config.Peers %q", c.HardState.Vote, c.Peers)
@@ -166,6 +166,7 @@ type Raft struct {
 
 	electionTicks, heartbeatTicks, cqTicks, stallTicks int
 	maxEntries, maxInflight                            int
+	lazyTicks, lazyElapsed                             int
 	preVote, lazy                                      bool
 
 	randomizedElectionTimeout                    int
@@ -211,7 +212,8 @@ func New(c Config) (*Raft, error) {
 		maxEntries:     c.MaxEntriesPerMsg,
 		maxInflight:    c.MaxInflight,
 		preVote:        c.PreVote,
-		lazy:           c.LazyReplication,
+		lazyTicks:      c.LazyReplicationTicks,
+		lazy:           c.LazyReplicationTicks > 0,
 		rand:           rand.New(rand.NewPCG(c.Seed, h.Sum64())),
 	}
 	r.becomeFollower(r.term, "")
@@ -554,7 +556,7 @@ func tickHeartbeat(r *Raft) {
 			pr.stalled = 0
 			continue
 		}
-		if pr.stalled++; pr.stalled >= r.stallTicks {
+		if pr.stalled++; pr.stalled >= r.stallTicks+r.lazyTicks {
 			pr.becomeProbe()
 			r.sendAppend(id)
 		}
@@ -562,7 +564,10 @@ func tickHeartbeat(r *Raft) {
 	if r.heartbeatElapsed >= r.heartbeatTicks {
 		r.heartbeatElapsed = 0
 		r.bcastHeartbeat(0)
-		if r.lazy {
+	}
+	if r.lazy {
+		if r.lazyElapsed++; r.lazyElapsed >= r.lazyTicks {
+			r.lazyElapsed = 0
 			for _, id := range r.peers {
 				if id != r.id {
 					for r.maybeSendAppend(id, false) {

@@ -1,0 +1,312 @@
+// Command benchdetect measures how well faultline's nemeses expose the
+// bundled Raft target's seeded bugs: for every bug, with its paired
+// nemeses, it runs `faultline run` over N seeds of T seconds each and reads
+// each run's results.json; it then runs the correct build under the same
+// nemeses and seeds, where any anomaly is a false alarm. It prints a
+// Markdown table: per bug the detection rate and the median and p90 test
+// time of the first anomalous operation (checker.Result.FirstAnomalyTime).
+//
+// Usage (make bench-detect runs it with the defaults):
+//
+//	go run ./internal/benchdetect [-seeds 10] [-time 60s] [-runtime auto]
+//	    [-bin bin/faultline] [-store bench-store] [-cases lease-read,no-fsync]
+//	    [-fresh] [-out table.md]
+//
+// Runs are sequential (a run wants the whole machine). Each run keeps its
+// run directory under -store/<case>/seed-<n>/; a later invocation reuses a
+// finished run's results instead of running it again unless -fresh, so a
+// long benchmark can be done in pieces and the table re-rendered.
+//
+// Runtime: docker when the daemon answers, else netns when root, else local.
+// Cases whose nemeses need network namespaces (partition-*) are skipped on
+// local, with the reason in the table.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/faultline-io/faultline/checker"
+)
+
+// benchCase is one row: a bug (empty: the correct build) and its nemeses.
+type benchCase struct {
+	Bug     string
+	Nemeses []string
+}
+
+func (c benchCase) key() string {
+	b := c.Bug
+	if b == "" {
+		b = "correct"
+	}
+	return b + "__" + strings.Join(c.Nemeses, "+")
+}
+
+func (c benchCase) needsNetNS() bool {
+	for _, n := range c.Nemeses {
+		if strings.HasPrefix(n, "partition") || n == "loss" || n == "duplicate" || n == "delay" || n == "bandwidth" {
+			return true
+		}
+	}
+	return false
+}
+
+// bugCases are the Raft seeded bugs with the nemeses that should expose
+// them.
+var bugCases = []benchCase{
+	{"ack-before-commit", []string{"kill"}},
+	{"stale-read", []string{"partition-leader"}},
+	{"lease-read", []string{"clock-strobe", "partition-leader"}},
+	{"no-fsync", []string{"disk-lose-unsynced"}},
+	{"forget-vote", []string{"kill", "msg-delay"}},
+}
+
+// runResult is the outcome of one run.
+type runResult struct {
+	Exit         int     // 0 valid, 1 anomaly, 2 unknown, other: error
+	FirstAnomaly float64 // seconds of test time; < 0 when unknown
+	Dir          string
+	Err          string
+}
+
+func main() {
+	var (
+		seeds     = flag.Int("seeds", 10, "seeds per case (1..seeds, from -first-seed)")
+		firstSeed = flag.Int64("first-seed", 1, "first seed")
+		dur       = flag.Duration("time", 60*time.Second, "time limit of each run")
+		rt        = flag.String("runtime", "auto", "auto (docker, else netns when root, else local), docker, netns or local")
+		bin       = flag.String("bin", "bin/faultline", "faultline binary")
+		store     = flag.String("store", "bench-store", "directory for the runs")
+		only      = flag.String("cases", "", "comma-separated bugs to run (\"correct\" for the correct build); empty: all")
+		fresh     = flag.Bool("fresh", false, "run again even where a finished run exists")
+		out       = flag.String("out", "", "also write the Markdown table to this file")
+		extra     = flag.String("args", "", "extra arguments for every faultline run, space-separated")
+	)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	runtime, why := pickRuntime(*rt)
+	fmt.Fprintf(os.Stderr, "benchdetect: runtime %s (%s); %d seeds × %v\n", runtime, why, *seeds, *dur)
+
+	want := map[string]bool{}
+	for _, c := range strings.Split(*only, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			want[c] = true
+		}
+	}
+	cases := append([]benchCase(nil), bugCases...)
+	// The correct build under every nemesis combination of the bug cases.
+	seen := map[string]bool{}
+	for _, c := range bugCases {
+		k := strings.Join(c.Nemeses, ",")
+		if !seen[k] {
+			seen[k] = true
+			cases = append(cases, benchCase{Nemeses: c.Nemeses})
+		}
+	}
+
+	results := map[string][]runResult{}
+	skipped := map[string]string{}
+	for _, c := range cases {
+		name := c.Bug
+		if name == "" {
+			name = "correct"
+		}
+		if len(want) > 0 && !want[name] {
+			continue
+		}
+		if runtime == "local" && c.needsNetNS() {
+			skipped[c.key()] = "needs network namespaces (partition), unavailable on the local runtime"
+			continue
+		}
+		for i := 0; i < *seeds; i++ {
+			if ctx.Err() != nil {
+				break
+			}
+			seed := *firstSeed + int64(i)
+			res := runOne(ctx, *bin, runtime, *store, c, seed, *dur, *fresh, strings.Fields(*extra))
+			results[c.key()] = append(results[c.key()], res)
+			fmt.Fprintf(os.Stderr, "benchdetect: %-18s %-36s seed %3d → exit %d first anomaly %s %s\n",
+				name, strings.Join(c.Nemeses, ","), seed, res.Exit, fmtSecs(res.FirstAnomaly), res.Err)
+		}
+	}
+	table := render(cases, results, skipped, runtime, *seeds, *dur)
+	fmt.Print(table)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(table), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "benchdetect:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// pickRuntime resolves auto: docker when the daemon answers, else netns
+// when root, else local.
+func pickRuntime(rt string) (string, string) {
+	if rt != "auto" {
+		return rt, "as asked"
+	}
+	if err := exec.Command("docker", "info").Run(); err == nil {
+		return "docker", "the Docker daemon answers"
+	}
+	if os.Geteuid() == 0 {
+		return "netns", "no Docker; running as root"
+	}
+	return "local", "no Docker and not root"
+}
+
+// runOne runs (or reuses) one faultline run and reads its results.
+func runOne(ctx context.Context, bin, runtime, store string, c benchCase, seed int64, dur time.Duration, fresh bool, extra []string) runResult {
+	dir, _ := filepath.Abs(filepath.Join(store, c.key(), "seed-"+strconv.FormatInt(seed, 10)))
+	done := filepath.Join(dir, "exit-code")
+	if !fresh {
+		if b, err := os.ReadFile(done); err == nil {
+			code, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			return readRun(dir, code)
+		}
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return runResult{Exit: -1, FirstAnomaly: -1, Err: err.Error()}
+	}
+	args := []string{"run", "--runtime", runtime, "--target", "raft", "--workload", "register",
+		"--nemesis", strings.Join(c.Nemeses, ","), "--nodes", "3", "--time-limit", dur.String(),
+		"--seed", strconv.FormatInt(seed, 10), "--store", filepath.Join(dir, "store")}
+	if c.Bug != "" {
+		args = append(args, "--bug", c.Bug)
+	}
+	args = append(args, extra...)
+	logf, err := os.Create(filepath.Join(dir, "faultline.log"))
+	if err != nil {
+		return runResult{Exit: -1, FirstAnomaly: -1, Err: err.Error()}
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "%s %s\n", bin, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 2 * time.Minute
+	err = cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		return runResult{Exit: -1, FirstAnomaly: -1, Err: err.Error()}
+	}
+	if ctx.Err() != nil {
+		return runResult{Exit: -1, FirstAnomaly: -1, Err: "interrupted"}
+	}
+	os.WriteFile(done, []byte(strconv.Itoa(code)+"\n"), 0o644)
+	return readRun(dir, code)
+}
+
+func readRun(dir string, code int) runResult {
+	res := runResult{Exit: code, FirstAnomaly: -1, Dir: dir}
+	rs, err := checker.ReadResults(filepath.Join(dir, "store", "latest", checker.ResultsFile))
+	if err != nil {
+		if code == 0 || code == 1 || code == 2 {
+			res.Err = "no results: " + err.Error()
+		} else {
+			res.Err = lastLine(filepath.Join(dir, "faultline.log"))
+		}
+		return res
+	}
+	for _, r := range rs.Results {
+		if r.FirstAnomalyTime != nil {
+			s := float64(*r.FirstAnomalyTime) / 1e9
+			if res.FirstAnomaly < 0 || s < res.FirstAnomaly {
+				res.FirstAnomaly = s
+			}
+		}
+	}
+	return res
+}
+
+func lastLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+func fmtSecs(s float64) string {
+	if s < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", s)
+}
+
+// quantile returns the q-quantile of xs (nearest rank); xs is sorted.
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return -1
+	}
+	i := int(q*float64(len(xs))+0.999999) - 1
+	return xs[min(max(i, 0), len(xs)-1)]
+}
+
+func render(cases []benchCase, results map[string][]runResult, skipped map[string]string, runtime string, seeds int, dur time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Runtime %s, %d seeds × %v per case, 3 nodes, register workload, default rate and nemesis interval.\n\n", runtime, seeds, dur)
+	fmt.Fprintln(&b, "| build | nemeses | runs | detected (exit 1) | unknown (exit 2) | errors | median first anomaly | p90 first anomaly |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|")
+	for _, c := range cases {
+		name := c.Bug
+		if name == "" {
+			name = "correct"
+		}
+		nem := strings.Join(c.Nemeses, ",")
+		if why, ok := skipped[c.key()]; ok {
+			fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | |\n", name, nem, why)
+			continue
+		}
+		rs := results[c.key()]
+		if len(rs) == 0 {
+			continue
+		}
+		var det, unk, errs int
+		var times []float64
+		for _, r := range rs {
+			switch r.Exit {
+			case 1:
+				det++
+				if r.FirstAnomaly >= 0 {
+					times = append(times, r.FirstAnomaly)
+				}
+			case 2:
+				unk++
+			case 0:
+			default:
+				errs++
+			}
+		}
+		sort.Float64s(times)
+		label := fmt.Sprintf("%d/%d (%.0f%%)", det, len(rs), 100*float64(det)/float64(len(rs)))
+		if c.Bug == "" {
+			label = fmt.Sprintf("%d false alarms", det)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | %d | %s | %s |\n", name, nem, len(rs), label, unk, errs,
+			fmtSecs(quantile(times, 0.5)), fmtSecs(quantile(times, 0.9)))
+	}
+	return b.String()
+}

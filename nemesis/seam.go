@@ -1,0 +1,172 @@
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/faultline-io/faultline/cluster"
+	"github.com/faultline-io/faultline/targets/seam"
+)
+
+// Seam nemeses (clock-*, disk-*, msg-*) act through the admin endpoint that
+// faultline's bundled nodes serve beside their API (package targets/seam),
+// on the node's one address (Node.Addr). They work on every runtime,
+// including local, and on no foreign target: before applying anything they
+// ask every node they will touch for GET /admin/state and fail, naming the
+// node, when it does not answer or is not a bundled node. They never report
+// a fault as applied that a node did not confirm.
+//
+// Seam state lives in the node process: a node restarted while a clock or
+// message fault is on comes back without it (Heal then has nothing to undo
+// on that node).
+
+// seamSelects are the selections of the seam nemeses.
+var seamSelects = []string{SelectLeader, SelectOne, SelectMinority, SelectMajority, SelectAll}
+
+// SeamNemeses lists the nemeses that need the seams of bundled nodes, sorted.
+func SeamNemeses() []string {
+	return []string{"clock-drift", "clock-jump", "clock-reset", "clock-strobe", "disk-eio",
+		"disk-lose-unsynced", "msg-delay", "msg-drop", "msg-dup", "msg-reorder"}
+}
+
+// seamClients returns an admin client for each id, after checking that the
+// node answers the seam protocol.
+func seamClients(ctx context.Context, c cluster.Cluster, ids []string) (map[string]*seam.AdminClient, error) {
+	out := map[string]*seam.AdminClient{}
+	for _, id := range ids {
+		n := cluster.NodeByID(c, id)
+		if n == nil {
+			return nil, fmt.Errorf("no node %s", id)
+		}
+		ac := seam.NewAdminClient(n.Addr())
+		if _, err := ac.State(ctx); err != nil {
+			return nil, fmt.Errorf("node %s: %w", id, err)
+		}
+		out[id] = ac
+	}
+	return out, nil
+}
+
+// paramRand is the source of a fault's parameter draws: seeded by the
+// fault, but apart from the stream SelectNodes uses.
+func paramRand(f Fault) *rand.Rand { return rand.New(rand.NewSource(f.Seed ^ 0x5ea3_c10c_d15c)) }
+
+// logUniform draws from [lo, hi) with a uniform logarithm, so that every
+// order of magnitude is as likely.
+func logUniform(r *rand.Rand, lo, hi float64) float64 {
+	return math.Exp(math.Log(lo) + r.Float64()*(math.Log(hi)-math.Log(lo)))
+}
+
+// paramSignedDuration reads a duration that may be negative: a Go duration
+// string ("-5s") or a number of milliseconds.
+func paramSignedDuration(params map[string]any, key string) (time.Duration, bool, error) {
+	v, ok := params[key]
+	if !ok {
+		return 0, false, nil
+	}
+	switch x := v.(type) {
+	case float64:
+		return time.Duration(x * float64(time.Millisecond)), true, nil
+	case int:
+		return time.Duration(x) * time.Millisecond, true, nil
+	case time.Duration:
+		return x, true, nil
+	case string:
+		d, err := time.ParseDuration(strings.TrimSpace(x))
+		if err != nil {
+			return 0, false, fmt.Errorf("param %s=%q: %w", key, x, err)
+		}
+		return d, true, nil
+	}
+	return 0, false, fmt.Errorf("param %s=%v is not a duration", key, v)
+}
+
+// paramFloat reads a number (or a numeric string).
+func paramFloat(params map[string]any, key string) (float64, bool, error) {
+	v, ok := params[key]
+	if !ok {
+		return 0, false, nil
+	}
+	switch x := v.(type) {
+	case float64:
+		return x, true, nil
+	case int:
+		return float64(x), true, nil
+	case string:
+		var f float64
+		if _, err := fmt.Sscan(strings.TrimSpace(x), &f); err != nil {
+			return 0, false, fmt.Errorf("param %s=%q is not a number", key, x)
+		}
+		return f, true, nil
+	}
+	return 0, false, fmt.Errorf("param %s=%v is not a number", key, v)
+}
+
+// affectedSet remembers the nodes a seam nemesis touched, so that Heal
+// undoes exactly those.
+type affectedSet struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (a *affectedSet) add(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ids == nil {
+		a.ids = map[string]bool{}
+	}
+	a.ids[id] = true
+}
+
+// heal runs undo on every affected node in id order and forgets those it
+// succeeded on.
+func (a *affectedSet) heal(ctx context.Context, c cluster.Cluster, name string, undo func(ctx context.Context, n cluster.Node) error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := make([]string, 0, len(a.ids))
+	for id := range a.ids {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var errs []string
+	for _, id := range ids {
+		n := cluster.NodeByID(c, id)
+		if n == nil {
+			delete(a.ids, id)
+			continue
+		}
+		if err := undo(ctx, n); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", id, err))
+			continue
+		}
+		delete(a.ids, id)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("heal %s: %s", name, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// retryAdmin calls f until it succeeds, ctx ends or timeout passes: a node
+// that was just started needs a moment before it serves.
+func retryAdmin(ctx context.Context, timeout time.Duration, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

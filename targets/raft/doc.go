@@ -1,0 +1,72 @@
+// Package raft is faultline's bundled Raft key-value store: the node shell
+// around the pure protocol core (package core), its client, and its entry in
+// the target registry.
+//
+// # Node
+//
+// NodeMain runs one node (`faultline node raft --id n1 --listen HOST:PORT
+// --peers n1=HOST:PORT,... --data DIR [--bug NAME]...`). A Node connects the
+// core to three seams given in its Config, each with a real and a test
+// implementation: a Clock (RealClock, ManualClock), a Storage for the
+// write-ahead log (FileStorage with fsync, MemStorage) and a Transport to
+// peers (HTTPTransport, MemNetwork). Fault injectors wrap these seams.
+//
+// One goroutine owns the core. Each turn of its loop ticks the core by the
+// clock, steps the messages peers sent, proposes every write that arrived
+// meanwhile in one batch, starts one ReadIndex round for every read that
+// arrived meanwhile, and then carries out the core's Ready in order: append
+// term, vote and entries to the WAL and fsync; only then send messages,
+// apply committed entries and answer clients. One fsync thus covers a whole
+// batch. After a SIGKILL the node replays its WAL (a torn last record is
+// dropped) and rebuilds its state by applying the log again; there is no
+// snapshot or compaction.
+//
+// Timing at the default 10 ms tick: election timeouts are drawn from
+// [150, 300) ms, heartbeats go out every 30 ms, pre-vote is on. A leader
+// that has not heard from a quorum during a 2.5 s check-quorum period
+// steps down at the end of it (so 2.5-5 s after it was cut off). That window
+// is deliberately long: a leader cut off from its peers keeps believing it
+// leads, as leaders in real systems do, which is what lets the stale-read
+// bug be observed under a leader partition. The correct build does not rely
+// on it: its reads are confirmed by a heartbeat quorum round and its writes
+// by commitment, and the majority elects a new leader within ~0.5 s anyway.
+// Followers that heard from a leader within the election timeout ignore
+// vote requests, so a node cut off from the leader alone cannot depose it.
+//
+// # HTTP protocol
+//
+// One server on --listen serves:
+//
+//	POST /raft/message   peer messages: a JSON array of core.Message; 204
+//	POST /kv             {"f":"read"|"write"|"cas","key":"k1","value":...}
+//	GET  /status         {"id","state","term","leader","leader_addr","commit","applied","last_index"}
+//	GET  /healthz        200 "ok" while the node runs
+//
+// /kv takes a JSON int as the value of write and [from, to] for cas, and
+// answers a KVResponse: {"ok":true} (with "value": the int or null for a
+// read), or {"ok":false,"error":CODE,"definite":BOOL,...}. Definite errors
+// mean the operation did not take effect: not-leader (421, nothing was
+// proposed; "leader" and "leader_addr" hint where to go), cas-mismatch (409;
+// "value" holds what was found, null for an absent key), overwritten (409),
+// leadership-lost (503, reads), busy (503), bad-request (400). Indefinite
+// ones mean it may have: timeout (504: proposed, not known committed by the
+// deadline) and stopping (503). Writes and cas are answered only after their
+// entry is committed and applied; reads after a ReadIndex round, from a
+// state that has applied the read index. A read of a key never written is
+// not an error: its value is null. A request's deadline is the node's
+// --request-timeout (1 s), shortened by the request's "timeout_ms".
+//
+// # Seeded bugs
+//
+// ack-before-commit (exposed by kill): the leader answers writes and cas as
+// soon as the entry is in its own log, answers (confirmed) reads from the
+// state its log would produce, and sends new entries to followers only
+// every 100 ms. Without faults the history stays linearizable; when the
+// leader is killed, the acknowledged entries no follower had yet are
+// overwritten by the next leader, so later reads contradict earlier
+// acknowledgements and reads.
+// stale-read (exposed by partition-leader): the leader answers reads from
+// its applied state without a ReadIndex round; cut off from its peers, it
+// keeps serving values the new leader has overwritten until check-quorum
+// makes it step down.
+package raft
