@@ -52,7 +52,7 @@ type ClockApplied struct {
 	Skew string `json:"skew"`
 }
 
-func (n *clockNemesis) Name() string      { return n.name }
+func (n *clockNemesis) Name() string { return n.name }
 func (n *clockNemesis) Selects() []string {
 	if n.kind == seam.ClockReset {
 		return []string{SelectAll, SelectLeader, SelectMajority}
