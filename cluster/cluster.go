@@ -80,6 +80,13 @@ type Node interface {
 	NetNS() (netns.NsHandle, error)
 }
 
+// RunIdentifier is implemented by clusters whose resources (containers,
+// namespaces, links) are named with a per-run id, so that a run's leftovers
+// can be told apart from another run's.
+type RunIdentifier interface {
+	Run() string
+}
+
 // NodeByID returns the node with the given id, or nil.
 func NodeByID(c Cluster, id string) Node {
 	for _, n := range c.Nodes() {

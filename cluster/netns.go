@@ -139,6 +139,9 @@ func (c *netnsCluster) nodeIP(host int) net.IP {
 // HostIP is the harness's address on the cluster's network.
 func (c *netnsCluster) HostIP() net.IP { return c.nodeIP(1) }
 
+// Run returns the id that names this cluster's namespaces and links.
+func (c *netnsCluster) Run() string { return c.id }
+
 func (c *netnsCluster) build(spec Spec, bin string) error {
 	sw, err := c.newNamespace(c.switchNS)
 	if err != nil {

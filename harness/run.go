@@ -163,6 +163,14 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		cl = nil
 		return out, fmt.Errorf("start %d-node %s cluster on %s: %w", cfg.Nodes, cfg.Target, rtName, err)
 	}
+	started := map[string]string{"runtime": rtName}
+	if ri, ok := cl.(cluster.RunIdentifier); ok {
+		started["run"] = ri.Run()
+	}
+	if err := writeJSON(filepath.Join(dir, RuntimeFile), started); err != nil {
+		return out, err
+	}
+	log.Info("cluster started", zap.String("runtime", rtName), zap.String("run", started["run"]))
 	env := nemesis.Env{Cluster: cl}
 	if lr, ok := target.(targets.LeaderReporter); ok {
 		env.Leader = func(ctx context.Context) (string, error) { return lr.Leader(ctx, cl.Nodes()) }

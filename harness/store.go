@@ -23,6 +23,9 @@ const (
 	HistoryFile  = "history.jsonl"
 	ScheduleFile = "schedule.json"
 	ResultsFile  = "results.json"
+	// RuntimeFile names the runtime and the per-run id of what it created
+	// (container, network and namespace names carry it).
+	RuntimeFile = "runtime.json"
 )
 
 // TestRecord is test.json: everything needed to reproduce a run.

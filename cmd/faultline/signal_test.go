@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -22,14 +23,15 @@ import (
 	"github.com/faultline-io/faultline/history"
 )
 
-// leftovers lists what faultline created that still exists: labelled
-// containers and networks, and faultline network namespaces.
-func leftovers(t *testing.T) []string {
+// leftovers lists what faultline created for the run with id run that still
+// exists: labelled containers and networks, and network namespaces. Other
+// runs (tests of other packages run in parallel) are not counted.
+func leftovers(t *testing.T, run string) []string {
 	t.Helper()
 	var found []string
 	if entries, err := os.ReadDir("/var/run/netns"); err == nil {
 		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "faultline") {
+			if strings.HasPrefix(e.Name(), "faultline-"+run+"-") {
 				found = append(found, "netns "+e.Name())
 			}
 		}
@@ -42,7 +44,7 @@ func leftovers(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	f := filters.NewArgs(filters.Arg("label", cluster.Label))
+	f := filters.NewArgs(filters.Arg("label", cluster.Label+"="+run))
 	cs, err := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +82,6 @@ func TestSIGINTMidRunLeavesNothing(t *testing.T) {
 	}
 	for _, rt := range runtimes {
 		t.Run(rt, func(t *testing.T) {
-			before := leftovers(t)
 			dir := t.TempDir()
 			nem := "kill,pause"
 			if rt != "local" {
@@ -140,9 +141,23 @@ func TestSIGINTMidRunLeavesNothing(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, "store", "latest", "results.json")); err != nil {
 				t.Errorf("no partial results: %v", err)
 			}
-			after := leftovers(t)
-			if len(after) > len(before) {
-				t.Errorf("left behind after SIGINT: %v (before: %v)", after, before)
+			var rt struct{ Runtime, Run string }
+			b, err := os.ReadFile(filepath.Join(dir, "store", "latest", "runtime.json"))
+			if err == nil {
+				err = json.Unmarshal(b, &rt)
+			}
+			if err != nil || (rt.Run == "" && rt.Runtime != "local") {
+				t.Fatalf("runtime.json does not name the run: %v %s", err, b)
+			}
+			if rt.Run != "" {
+				if left := leftovers(t, rt.Run); len(left) > 0 {
+					t.Errorf("left behind after SIGINT: %v", left)
+				}
+			}
+			if rt.Runtime == "local" {
+				if out, _ := exec.Command("pgrep", "-f", "faultline node raft.*"+dir).Output(); len(out) > 0 {
+					t.Errorf("node processes left behind: %s", out)
+				}
 			}
 		})
 	}
