@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -85,7 +84,7 @@ func (Netns) Start(ctx context.Context, spec Spec) (Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := randomHex(3)
+	id, err := RandomHex(3)
 	if err != nil {
 		return nil, err
 	}
@@ -691,7 +690,7 @@ func freeNetnsSubnet() (net.IP, error) {
 	for i := 0; i < 256; i++ {
 		x := byte((int(start.Int64()) + i) % 256)
 		cand := &net.IPNet{IP: net.IPv4(base[0], base[1], x, 0).To4(), Mask: net.CIDRMask(24, 32)}
-		if !overlapsAny(cand, used) {
+		if !OverlapsAny(cand, used) {
 			return cand.IP, nil
 		}
 	}
@@ -721,19 +720,3 @@ func hostNets() ([]*net.IPNet, error) {
 	return nets, nil
 }
 
-func overlapsAny(n *net.IPNet, others []*net.IPNet) bool {
-	for _, o := range others {
-		if o.Contains(n.IP) || n.Contains(o.IP) {
-			return true
-		}
-	}
-	return false
-}
-
-func randomHex(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("random id: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}

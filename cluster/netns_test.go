@@ -254,7 +254,7 @@ func TestCleanNetnsRemovesLeftovers(t *testing.T) {
 	needRoot(t)
 	// A leftover of a killed harness: a namespace and a host link with our
 	// names.
-	id, err := randomHex(3)
+	id, err := RandomHex(3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestOverlapsAny(t *testing.T) {
 	_, a, _ := net.ParseCIDR("10.214.3.0/24")
 	_, b, _ := net.ParseCIDR("10.0.0.0/8")
 	_, c, _ := net.ParseCIDR("10.214.4.0/24")
-	if !overlapsAny(a, []*net.IPNet{b}) || overlapsAny(a, []*net.IPNet{c}) {
+	if !OverlapsAny(a, []*net.IPNet{b}) || OverlapsAny(a, []*net.IPNet{c}) {
 		t.Fatal("overlap check is wrong")
 	}
 }

@@ -14,7 +14,6 @@ package docker
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -126,7 +125,7 @@ func (r Runtime) Start(ctx context.Context, spec cluster.Spec) (cluster.Cluster,
 		closeOwn()
 		return nil, err
 	}
-	run, err := randomHex(3)
+	run, err := cluster.RandomHex(3)
 	if err != nil {
 		closeOwn()
 		return nil, err
@@ -260,7 +259,7 @@ func (c *dockerCluster) createNetwork(ctx context.Context, labels map[string]str
 	for i := 0; i < 256; i++ {
 		x := byte((int(start.Int64()) + i) % 256)
 		cand := &net.IPNet{IP: net.IPv4(10, 213, x, 0).To4(), Mask: net.CIDRMask(24, 32)}
-		if overlapsAny(cand, used) {
+		if cluster.OverlapsAny(cand, used) {
 			continue
 		}
 		resp, err := c.cli.NetworkCreate(ctx, c.netName, network.CreateOptions{
@@ -741,19 +740,3 @@ func RemoveImages(ctx context.Context) (removed []string, err error) {
 	return removed, errors.Join(errs...)
 }
 
-func overlapsAny(n *net.IPNet, others []*net.IPNet) bool {
-	for _, o := range others {
-		if o.Contains(n.IP) || n.Contains(o.IP) {
-			return true
-		}
-	}
-	return false
-}
-
-func randomHex(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("random id: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
