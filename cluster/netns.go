@@ -719,4 +719,3 @@ func hostNets() ([]*net.IPNet, error) {
 	}
 	return nets, nil
 }
-

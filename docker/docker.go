@@ -739,4 +739,3 @@ func RemoveImages(ctx context.Context) (removed []string, err error) {
 	}
 	return removed, errors.Join(errs...)
 }
-
