@@ -93,11 +93,21 @@ func (n *loseUnsyncedNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fau
 	return f, errors.Join(errs...)
 }
 
-// Heal restarts every node this nemesis killed. A restarted node's seam
-// starts in its normal mode.
+// Heal restarts every node this nemesis killed and makes sure
+// lose-unsynced is off: a restarted node's seam starts in its normal mode,
+// and a node whose kill failed is switched back (retrying while a restarted
+// node comes up).
 func (n *loseUnsyncedNemesis) Heal(ctx context.Context, env Env) error {
+	off := false
 	return n.affected.heal(ctx, env.Cluster, n.Name(), func(ctx context.Context, node cluster.Node) error {
-		return node.Start(ctx)
+		if err := node.Start(ctx); err != nil {
+			return fmt.Errorf("restart: %w", err)
+		}
+		ac := seam.NewAdminClient(node.Addr())
+		return retryAdmin(ctx, 15*time.Second, func(ctx context.Context) error {
+			_, err := ac.Disk(ctx, seam.DiskRequest{LoseUnsynced: &off})
+			return err
+		})
 	})
 }
 

@@ -1,7 +1,8 @@
 // Package nemesis defines faults, the Nemesis interface that applies and heals
 // them, seeded schedules, and the process nemeses (kill, pause). Network
 // nemeses live beside them and apply their faults through package
-// nemesis/netfault.
+// nemesis/netfault; the seam nemeses (clock-*, disk-*, msg-*) act through
+// the admin endpoint of the bundled nodes (package targets/seam).
 package nemesis
 
 import (

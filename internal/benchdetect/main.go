@@ -10,7 +10,7 @@
 //
 //	go run ./internal/benchdetect [-seeds 10] [-time 60s] [-runtime auto]
 //	    [-bin bin/faultline] [-store bench-store] [-cases lease-read,no-fsync]
-//	    [-fresh] [-out table.md]
+//	    [-fresh] [-no-run] [-out table.md]
 //
 // Runs are sequential (a run wants the whole machine). Each run keeps its
 // run directory under -store/<case>/seed-<n>/; a later invocation reuses a
@@ -94,6 +94,7 @@ func main() {
 		fresh     = flag.Bool("fresh", false, "run again even where a finished run exists")
 		out       = flag.String("out", "", "also write the Markdown table to this file")
 		extra     = flag.String("args", "", "extra arguments for every faultline run, space-separated")
+		noRun     = flag.Bool("no-run", false, "run nothing: render the table from the finished runs in -store")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -138,6 +139,12 @@ func main() {
 				break
 			}
 			seed := *firstSeed + int64(i)
+			if *noRun {
+				if res, ok := finished(*store, c, seed); ok {
+					results[c.key()] = append(results[c.key()], res)
+				}
+				continue
+			}
 			res := runOne(ctx, *bin, runtime, *store, c, seed, *dur, *fresh, strings.Fields(*extra))
 			results[c.key()] = append(results[c.key()], res)
 			fmt.Fprintf(os.Stderr, "benchdetect: %-18s %-36s seed %3d → exit %d first anomaly %s %s\n",
@@ -169,14 +176,30 @@ func pickRuntime(rt string) (string, string) {
 	return "local", "no Docker and not root"
 }
 
+// runDir is where the run of c with seed keeps its files.
+func runDir(store string, c benchCase, seed int64) string {
+	dir, _ := filepath.Abs(filepath.Join(store, c.key(), "seed-"+strconv.FormatInt(seed, 10)))
+	return dir
+}
+
+// finished returns the results of a finished run, if there is one.
+func finished(store string, c benchCase, seed int64) (runResult, bool) {
+	dir := runDir(store, c, seed)
+	b, err := os.ReadFile(filepath.Join(dir, "exit-code"))
+	if err != nil {
+		return runResult{}, false
+	}
+	code, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return readRun(dir, code), true
+}
+
 // runOne runs (or reuses) one faultline run and reads its results.
 func runOne(ctx context.Context, bin, runtime, store string, c benchCase, seed int64, dur time.Duration, fresh bool, extra []string) runResult {
-	dir, _ := filepath.Abs(filepath.Join(store, c.key(), "seed-"+strconv.FormatInt(seed, 10)))
+	dir := runDir(store, c, seed)
 	done := filepath.Join(dir, "exit-code")
 	if !fresh {
-		if b, err := os.ReadFile(done); err == nil {
-			code, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-			return readRun(dir, code)
+		if res, ok := finished(store, c, seed); ok {
+			return res
 		}
 	}
 	os.RemoveAll(dir)

@@ -209,12 +209,15 @@ func TestChaosLinearizable(t *testing.T) {
 	}
 }
 
-// TestChaosDetectsBugs: the same schedule exposes each seeded bug.
+// TestChaosDetectsBugs: the same schedule exposes each seeded bug it has
+// the faults for. Its kills lose unsynced writes (MemStorage), so no-fsync
+// is among them; lease-read needs a skewed clock (TestNodeBugLeaseRead) and
+// forget-vote a restart within an election (TestNodeBugForgetVote).
 func TestChaosDetectsBugs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: runs the chaos schedule once per bug and seed")
 	}
-	for _, bug := range BugNames() {
+	for _, bug := range []string{BugAckBeforeCommit, BugStaleRead, BugNoFsync} {
 		t.Run(bug, func(t *testing.T) {
 			for seed := uint64(1); seed <= 3; seed++ {
 				if checkLinearizable(t, runChaos(t, seed, 4*time.Second, bug)) == porcupine.Illegal {

@@ -9,8 +9,9 @@ import (
 // it reports into ticks (see Node.Run). It is a seam: a fault injector may
 // wrap it to add an offset, a drift rate or a strobe, set per node through
 // the admin endpoint, and the node will time elections, heartbeats and the
-// check-quorum window by that clock. Safety never depends on it: reads are
-// confirmed by quorum rounds, not leases.
+// check-quorum window by that clock. NodeMain passes a seam.Clock (package
+// targets/seam). Safety never depends on it: reads are confirmed by quorum
+// rounds, not leases (except under the lease-read bug).
 type Clock interface {
 	// Now returns the current wall-clock time. It may jump in either
 	// direction; it must not block.

@@ -41,6 +41,8 @@
 //	POST /kv             {"f":"read"|"write"|"cas","key":"k1","value":...}
 //	GET  /status         {"id","state","term","leader","leader_addr","commit","applied","last_index"}
 //	GET  /healthz        200 "ok" while the node runs
+//	/admin/...           the fault seams (package targets/seam): GET /admin/state,
+//	                     POST /admin/clock, /admin/disk, /admin/msg, /admin/reset
 //
 // /kv takes a JSON int as the value of write and [from, to] for cas, and
 // answers a KVResponse: {"ok":true} (with "value": the int or null for a
@@ -69,4 +71,36 @@
 // its applied state without a ReadIndex round; cut off from its peers, it
 // keeps serving values the new leader has overwritten until check-quorum
 // makes it step down.
+//
+// lease-read (exposed by clock-strobe with partition-leader): the leader
+// answers reads without a quorum round while it holds a lease measured on
+// its own clock. Each confirmed ReadIndex round extends the lease to the
+// round's start plus two thirds of the minimum election timeout (100 ms),
+// and the lease never shrinks. With true clocks that is safe: followers
+// cannot elect anyone for 150 ms after they last heard from the leader.
+// But a leader whose clock was ahead when it extended the lease (the ahead
+// phase of a strobe, a forward jump) and has since fallen back holds a
+// lease that lasts that much longer in real time; cut off and replaced
+// during it, it serves reads the new leader has overwritten.
+//
+// no-fsync (exposed by disk-lose-unsynced): the WAL is written but never
+// fsynced, so followers acknowledge AppendEntries and the leader answers
+// clients with the entries only in the page cache. A plain SIGKILL keeps
+// them; the storage seam's lose-unsynced mode followed by a kill of a
+// majority (or all) loses acknowledged writes.
+//
+// forget-vote (rarely exposed; see docs/detection.md): the vote is not
+// persisted, only the term, so a node restarted within an election can
+// vote a second time in the same term and two leaders can share a term.
+//
+// # Fault seams
+//
+// NodeMain gives the node the seams of package targets/seam: a seam.Clock
+// is the node's Clock (ticks and the lease-read bug's lease read it; HTTP
+// and transport timeouts and the loop's time.Ticker run on the real
+// clock), the WAL writes through a seam.Disk (lose-unsynced, EIO) and
+// peer messages pass a seam.Shim (delay, jitter, dup, reorder, drop). On a
+// failed fsync, EIO included, the node crash-stops (NodeMain returns the
+// error and the process exits) without acknowledging anything that record
+// held, as etcd does; the disk-eio nemesis restarts it at heal.
 package raft

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/faultline-io/faultline/cluster"
+	"github.com/faultline-io/faultline/targets/seam"
 )
 
 // WALFile is the name of the write-ahead log inside a node's data directory.
@@ -68,15 +69,19 @@ func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := log.New(stderr, "raft "+id+" ", log.LstdFlags|log.Lmicroseconds|log.LUTC)
 
-	storage, err := OpenFileStorage(filepath.Join(data, WALFile))
+	// The fault seams, driven through the admin endpoint: every time the
+	// node decides anything by comes from clock, the WAL goes through
+	// disk, peer messages through msgs.
+	clock, disk, msgs := seam.NewClock(nil), seam.NewDisk(), seam.NewMessages(nil)
+	storage, err := OpenFileStorageOn(filepath.Join(data, WALFile), disk)
 	if err != nil {
 		return err
 	}
 	defer storage.Close()
-	transport := NewHTTPTransport(id, peers, logger, HTTPTransportOptions{})
+	transport := NewShimTransport(NewHTTPTransport(id, peers, logger, HTTPTransportOptions{}), msgs)
 	defer transport.Close()
 	node, err := NewNode(Config{
-		ID: id, Peers: peers, Storage: storage, Transport: transport, Clock: RealClock{}, Seed: *seed,
+		ID: id, Peers: peers, Storage: storage, Transport: transport, Clock: clock, Seed: *seed,
 		Tick: *tick, ElectionTicks: *electionTicks, HeartbeatTicks: *heartbeatTicks, CheckQuorumTicks: *cqTicks,
 		RequestTimeout: *reqTimeout, Bugs: bugs, Logger: logger,
 	})
@@ -87,8 +92,10 @@ func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
+	mux := node.Handler()
+	mux.Handle(seam.AdminPrefix, seam.AdminHandler(seam.Seams{Node: id, Clock: clock, Disk: disk, Msg: msgs}))
 	srv := &http.Server{
-		Handler:           node.Handler(),
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          logger,

@@ -110,6 +110,7 @@ type Node struct {
 	tick      time.Duration
 	timeout   time.Duration
 	catchUp   int
+	lease     time.Duration // lease-read bug: how long a confirmed round leases reads
 	bugs      bugSet
 	logger    *log.Logger
 
@@ -133,6 +134,7 @@ type Node struct {
 	readSeq      uint64
 	spec         *kvStore // ack-before-commit: state including unapplied entries
 	specTerm     uint64
+	leaseUntil   time.Time // lease-read: reads are served locally before this (node clock)
 }
 
 // request is one client operation on its way through the loop.
@@ -153,8 +155,9 @@ func (r *request) reply(resp KVResponse) {
 }
 
 type readBatch struct {
-	index uint64
-	reqs  []*request
+	index   uint64
+	reqs    []*request
+	started time.Time // node clock when the round began (lease-read)
 }
 
 // NewNode replays cfg.Storage and returns a node ready to Run.
@@ -217,6 +220,7 @@ func NewNode(cfg Config) (*Node, error) {
 		tick:        cfg.Tick,
 		timeout:     cfg.RequestTimeout,
 		catchUp:     cfg.ElectionTicks,
+		lease:       time.Duration(cfg.ElectionTicks) * cfg.Tick * 2 / 3,
 		bugs:        bugs,
 		logger:      cfg.Logger,
 		core:        c,
@@ -353,6 +357,15 @@ func (n *Node) accept(r *request) {
 		r.reply(readResponse(n.kv, r.key))
 		return
 	}
+	if n.bugs.leaseRead && n.clock.Now().Before(n.leaseUntil) {
+		// BUG lease-read: answer without a quorum round while the lease
+		// lasts by this node's own clock, which may have fallen back
+		// since the lease was extended. (As a lease read should, it
+		// waits until the state has applied the commit index.)
+		n.waitingReads = append(n.waitingReads, &readBatch{index: n.core.Status().Commit, reqs: []*request{r}})
+		n.serveReads()
+		return
+	}
 	n.reads = append(n.reads, r)
 }
 
@@ -401,7 +414,7 @@ func (n *Node) flush() {
 			}
 			return
 		}
-		n.readBatches[n.readSeq] = &readBatch{reqs: reads}
+		n.readBatches[n.readSeq] = &readBatch{reqs: reads, started: n.clock.Now()}
 	}
 }
 
@@ -430,7 +443,14 @@ func (n *Node) processReady() error {
 		n.hs = rd.HardState
 	}
 	// Durable before anything leaves this node or is applied.
-	if err := saveReady(n.storage, n.hs, rd.Entries, rd.MustSync); err != nil {
+	hs := n.hs
+	if n.bugs.forgetVote {
+		// BUG forget-vote: the term is persisted, the vote is not.
+		hs.Vote = ""
+	}
+	// fsync, unless BUG no-fsync: then the record is only in the page
+	// cache when the messages go out and clients are answered.
+	if err := saveRecord(n.storage, hs, rd.Entries, rd.MustSync, !n.bugs.noFsync); err != nil {
 		return err
 	}
 	n.transport.Send(rd.Messages)
@@ -442,6 +462,13 @@ func (n *Node) processReady() error {
 			delete(n.readBatches, rs.Context)
 			b.index = rs.Index
 			n.waitingReads = append(n.waitingReads, b)
+			if n.bugs.leaseRead {
+				// The round confirmed leadership as of its start: lease
+				// reads until then plus the lease, and never shorten it.
+				if until := b.started.Add(n.lease); until.After(n.leaseUntil) {
+					n.leaseUntil = until
+				}
+			}
 		}
 	}
 	n.serveReads()
@@ -463,6 +490,7 @@ func (n *Node) onSoftState(ss core.SoftState) {
 			delete(n.readBatches, ctx)
 		}
 		n.spec = nil
+		n.leaseUntil = time.Time{}
 	}
 	if ss.Role != prev.Role || ss.Term != prev.Term || ss.Lead != prev.Lead {
 		switch ss.Role {

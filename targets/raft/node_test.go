@@ -12,6 +12,7 @@ import (
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/history"
 	"github.com/faultline-io/faultline/targets/raft/core"
+	"github.com/faultline-io/faultline/targets/seam"
 )
 
 // memCluster runs Nodes in-process over a MemNetwork (so tests can cut
@@ -24,7 +25,9 @@ type memCluster struct {
 	peers []cluster.Peer
 	stor  map[string]*MemStorage
 	bugs  []string
-	sink  *logSink
+	// clocks are the nodes' clock seams (real time until a test skews one).
+	clocks map[string]*seam.Clock
+	sink   *logSink
 
 	mu   sync.Mutex
 	live map[string]*memNode
@@ -39,7 +42,7 @@ type memNode struct {
 
 func startMemCluster(t testing.TB, size int, bugs ...string) *memCluster {
 	t.Helper()
-	c := &memCluster{t: t, net: NewMemNetwork(), stor: map[string]*MemStorage{}, bugs: bugs,
+	c := &memCluster{t: t, net: NewMemNetwork(), stor: map[string]*MemStorage{}, clocks: map[string]*seam.Clock{}, bugs: bugs,
 		sink: &logSink{t: t}, live: map[string]*memNode{}}
 	for i := range size {
 		id := fmt.Sprintf("n%d", i+1)
@@ -56,6 +59,7 @@ func startMemCluster(t testing.TB, size int, bugs ...string) *memCluster {
 		c.nodes = append(c.nodes, fakeNode{id: id, addr: srv.Listener.Addr().String()})
 		c.peers = append(c.peers, cluster.Peer{ID: id, Addr: srv.Listener.Addr().String()})
 		c.stor[id] = &MemStorage{}
+		c.clocks[id] = seam.NewClock(nil)
 	}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
@@ -73,7 +77,7 @@ func (c *memCluster) start(id string) {
 	c.t.Helper()
 	log := newTestLogger(c.sink, id)
 	n, err := NewNode(Config{ID: id, Peers: c.peers, Storage: c.stor[id], Transport: c.net.Transport(id),
-		Seed: uint64(len(id)) + uint64(id[len(id)-1]), Bugs: c.bugs, Logger: log})
+		Clock: c.clocks[id], Seed: uint64(len(id)) + uint64(id[len(id)-1]), Bugs: c.bugs, Logger: log})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/faultline-io/faultline/targets/seam"
 )
 
 // Storage is the durable, append-only record log under a node's write-ahead
@@ -43,6 +45,12 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 type FileStorage struct {
 	path string
 	f    *os.File
+	// w receives appends and syncs: f itself, or f wrapped in the
+	// storage seam (OpenFileStorageOn).
+	w interface {
+		Write([]byte) (int, error)
+		Sync() error
+	}
 }
 
 // OpenFileStorage opens or creates the log file at path, creating its
@@ -64,7 +72,20 @@ func OpenFileStorage(path string) (*FileStorage, error) {
 			return nil, err
 		}
 	}
-	return &FileStorage{path: path, f: f}, nil
+	return &FileStorage{path: path, f: f, w: f}, nil
+}
+
+// OpenFileStorageOn opens the log like OpenFileStorage, with appends and
+// syncs going through the storage seam d: lose-unsynced mode keeps appends
+// in memory until Sync, and EIO makes Sync fail (see package targets/seam).
+// ReadAll reads the file directly.
+func OpenFileStorageOn(path string, d *seam.Disk) (*FileStorage, error) {
+	s, err := OpenFileStorage(path)
+	if err != nil {
+		return nil, err
+	}
+	s.w = d.Wrap(path, s.f)
+	return s, nil
 }
 
 func syncDir(dir string) error {
@@ -138,15 +159,20 @@ func (s *FileStorage) Append(rec []byte) error {
 	if len(rec) > maxRecord {
 		return fmt.Errorf("wal record of %d bytes exceeds %d", len(rec), maxRecord)
 	}
-	_, err := s.f.Write(frame(rec))
+	_, err := s.w.Write(frame(rec))
 	return err
 }
 
 // Sync implements Storage with fsync(2).
-func (s *FileStorage) Sync() error { return s.f.Sync() }
+func (s *FileStorage) Sync() error { return s.w.Sync() }
 
-// Close closes the file.
-func (s *FileStorage) Close() error { return s.f.Close() }
+// Close closes the file, handing the seam's buffered appends to it first.
+func (s *FileStorage) Close() error {
+	if c, ok := s.w.(*seam.File); ok {
+		return c.Close() // closes f too
+	}
+	return s.f.Close()
+}
 
 // MemStorage is a Storage in memory for tests. Records survive for as long
 // as the value does, so a test can "restart" a node on the same MemStorage;

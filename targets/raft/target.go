@@ -33,9 +33,31 @@ const (
 	// others keeps believing it leads for the check-quorum window (2.5 s)
 	// and serves values the new leader has already overwritten.
 	BugStaleRead = "stale-read"
+	// BugLeaseRead makes the leader serve reads locally, without a quorum
+	// round, while it holds a lease measured on its own clock (the clock
+	// seam): each ReadIndex round that confirms its leadership extends the
+	// lease to the round's start plus two thirds of the minimum election
+	// timeout, and the lease only ever grows. With true clocks the lease
+	// ends before any follower can elect another leader; but a leader whose
+	// clock was ahead when it extended the lease (a jump, the ahead phase
+	// of a strobe) and then fell back keeps a lease that lasts that much
+	// longer in real time, and serves stale reads if it is cut off and
+	// replaced meanwhile.
+	BugLeaseRead = "lease-read"
+	// BugNoFsync makes the node acknowledge log entries without fsync:
+	// followers answer AppendEntries and the leader answers clients once
+	// the WAL write is in the page cache (the storage seam's normal mode
+	// keeps it across a kill). When writes not yet synced are lost (the
+	// disk-lose-unsynced nemesis on a majority), acknowledged writes
+	// vanish.
+	BugNoFsync = "no-fsync"
+	// BugForgetVote makes the node persist its term but not its vote, so
+	// that after a restart it may vote again, for another candidate, in a
+	// term it already voted in: two leaders in one term.
+	BugForgetVote = "forget-vote"
 )
 
-type bugSet struct{ ackBeforeCommit, staleRead bool }
+type bugSet struct{ ackBeforeCommit, staleRead, leaseRead, noFsync, forgetVote bool }
 
 func parseBugs(names []string) (bugSet, error) {
 	var b bugSet
@@ -45,6 +67,12 @@ func parseBugs(names []string) (bugSet, error) {
 			b.ackBeforeCommit = true
 		case BugStaleRead:
 			b.staleRead = true
+		case BugLeaseRead:
+			b.leaseRead = true
+		case BugNoFsync:
+			b.noFsync = true
+		case BugForgetVote:
+			b.forgetVote = true
 		default:
 			return b, fmt.Errorf("unknown bug %q (known: %s)", n, strings.Join(BugNames(), ", "))
 		}
@@ -53,7 +81,9 @@ func parseBugs(names []string) (bugSet, error) {
 }
 
 // BugNames lists the seeded bugs by name.
-func BugNames() []string { return []string{BugAckBeforeCommit, BugStaleRead} }
+func BugNames() []string {
+	return []string{BugAckBeforeCommit, BugStaleRead, BugLeaseRead, BugNoFsync, BugForgetVote}
+}
 
 // Target is the bundled Raft key-value store. It implements targets.Target,
 // targets.LeaderReporter and targets.HealthChecker.
@@ -106,6 +136,31 @@ func (Target) Bugs() []targets.Bug {
 			Description: "the leader serves reads from local state without a ReadIndex quorum round; a partitioned " +
 				"old leader keeps answering with values the new leader has overwritten",
 			Nemesis:  []string{"partition-leader"},
+			Workload: "register",
+			Checker:  "linearizable",
+		},
+		{
+			Name: BugLeaseRead,
+			Description: "the leader serves reads under a lease measured on its own clock (the clock seam); a " +
+				"leader whose clock was ahead when it extended the lease and then fell back (strobe, jump) keeps " +
+				"serving reads after a new leader was elected elsewhere",
+			Nemesis:  []string{"clock-strobe", "partition-leader"},
+			Workload: "register",
+			Checker:  "linearizable",
+		},
+		{
+			Name: BugNoFsync,
+			Description: "log entries are acknowledged before they are fsynced (followers ack AppendEntries, the " +
+				"leader acks clients); killing a majority whose unsynced writes are lost loses acknowledged writes",
+			Nemesis:  []string{"disk-lose-unsynced"},
+			Workload: "register",
+			Checker:  "linearizable",
+		},
+		{
+			Name: BugForgetVote,
+			Description: "the vote is not persisted, so a restarted node can vote twice in one term and two " +
+				"leaders can share a term; needs a restart within an election and is rarely exposed (see docs/detection.md)",
+			Nemesis:  []string{"partition-leader", "kill"},
 			Workload: "register",
 			Checker:  "linearizable",
 		},

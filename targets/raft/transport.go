@@ -15,6 +15,7 @@ import (
 
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/targets/raft/core"
+	"github.com/faultline-io/faultline/targets/seam"
 )
 
 // Transport carries messages from this node to its peers. Delivery is best
@@ -29,6 +30,30 @@ type Transport interface {
 	Send(msgs []core.Message)
 	// Close stops delivery; queued messages are dropped.
 	Close() error
+}
+
+// ShimTransport applies the message shim of package targets/seam (per-peer
+// delay, jitter, duplication, reordering and drops, set through the admin
+// endpoint) to messages before inner sends them. The faults are
+// message-level: they act on whole Raft messages, not packets.
+type ShimTransport struct {
+	inner Transport
+	shim  *seam.Shim[core.Message]
+}
+
+// NewShimTransport wraps inner with the rules of m.
+func NewShimTransport(inner Transport, m *seam.Messages) *ShimTransport {
+	return &ShimTransport{inner: inner, shim: seam.NewShim(m,
+		func(msg core.Message) string { return msg.To }, inner.Send)}
+}
+
+// Send implements Transport.
+func (t *ShimTransport) Send(msgs []core.Message) { t.shim.Send(msgs) }
+
+// Close drops delayed messages and closes inner.
+func (t *ShimTransport) Close() error {
+	t.shim.Close()
+	return t.inner.Close()
 }
 
 // MessagePath is where a node accepts peer messages: a POST of a JSON array

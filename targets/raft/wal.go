@@ -20,7 +20,14 @@ type walRecord struct {
 // every record. Commit-only changes are not written on their own: a lower
 // commit index after a restart is safe.
 func saveReady(s Storage, hs core.HardState, ents []core.Entry, sync bool) error {
-	if len(ents) == 0 && !sync {
+	return saveRecord(s, hs, ents, sync, sync)
+}
+
+// saveRecord is saveReady with the fsync separate: must says the record
+// has to be written (a Ready with MustSync), fsync whether to sync it. The
+// no-fsync bug writes what it must but never syncs.
+func saveRecord(s Storage, hs core.HardState, ents []core.Entry, must, fsync bool) error {
+	if len(ents) == 0 && !must {
 		return nil
 	}
 	rec := walRecord{Entries: ents}
@@ -34,7 +41,7 @@ func saveReady(s Storage, hs core.HardState, ents []core.Entry, sync bool) error
 	if err := s.Append(b); err != nil {
 		return fmt.Errorf("append to wal: %w", err)
 	}
-	if sync {
+	if must && fsync {
 		if err := s.Sync(); err != nil {
 			return fmt.Errorf("sync wal: %w", err)
 		}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestQuantileNearestRank(t *testing.T) {
+	xs := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for q, want := range map[float64]float64{0.5: 5, 0.9: 9, 1: 10, 0: 1} {
+		if got := quantile(xs, q); got != want {
+			t.Errorf("quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+	if got := quantile(nil, 0.5); got != -1 {
+		t.Errorf("quantile of nothing = %v, want -1", got)
+	}
+}
+
+func TestRenderRows(t *testing.T) {
+	bug := benchCase{Bug: "no-fsync", Nemeses: []string{"disk-lose-unsynced"}}
+	correct := benchCase{Nemeses: []string{"disk-lose-unsynced"}}
+	part := benchCase{Bug: "stale-read", Nemeses: []string{"partition-leader"}}
+	results := map[string][]runResult{
+		bug.key():     {{Exit: 1, FirstAnomaly: 10}, {Exit: 1, FirstAnomaly: 30}, {Exit: 0, FirstAnomaly: -1}, {Exit: 255, FirstAnomaly: -1}},
+		correct.key(): {{Exit: 0, FirstAnomaly: -1}, {Exit: 2, FirstAnomaly: -1}},
+	}
+	skipped := map[string]string{part.key(): "needs network namespaces"}
+	out := render([]benchCase{bug, part, correct}, results, skipped, "local", 4, time.Minute)
+	for _, want := range []string{
+		"| no-fsync | disk-lose-unsynced | 4 | 2/4 (50%) | 0 | 1 | 10.0s | 30.0s |",
+		"| stale-read | partition-leader | skipped: needs network namespaces |",
+		"| correct | disk-lose-unsynced | 2 | 0 false alarms | 1 | 0 | - | - |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if !part.needsNetNS() || bug.needsNetNS() {
+		t.Error("needsNetNS is wrong")
+	}
+}
