@@ -25,3 +25,11 @@ func OverlapsAny(n *net.IPNet, others []*net.IPNet) bool {
 	}
 	return false
 }
+
+// HostIP returns host number h of an IPv4 /24 subnet (subnet.0 + h).
+func HostIP(subnet net.IP, h int) net.IP {
+	ip := make(net.IP, 4)
+	copy(ip, subnet.To4())
+	ip[3] = byte(h)
+	return ip
+}

@@ -128,12 +128,7 @@ type netnsCluster struct {
 }
 
 // nodeIP returns the address of host (1 = the host side, 2.. = nodes).
-func (c *netnsCluster) nodeIP(host int) net.IP {
-	ip := make(net.IP, 4)
-	copy(ip, c.subnet.To4())
-	ip[3] = byte(host)
-	return ip
-}
+func (c *netnsCluster) nodeIP(host int) net.IP { return HostIP(c.subnet, host) }
 
 // HostIP is the harness's address on the cluster's network.
 func (c *netnsCluster) HostIP() net.IP { return c.nodeIP(1) }

@@ -209,12 +209,7 @@ type dockerCluster struct {
 }
 
 // ip returns host number h of the cluster's subnet (1 is the gateway).
-func (c *dockerCluster) ip(h int) net.IP {
-	ip := make(net.IP, 4)
-	copy(ip, c.subnet.To4())
-	ip[3] = byte(h)
-	return ip
-}
+func (c *dockerCluster) ip(h int) net.IP { return cluster.HostIP(c.subnet, h) }
 
 // Run returns the run id that names the network and the containers.
 func (c *dockerCluster) Run() string { return c.run }

@@ -99,16 +99,23 @@ func (n *loseUnsyncedNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fau
 // node comes up).
 func (n *loseUnsyncedNemesis) Heal(ctx context.Context, env Env) error {
 	off := false
-	return n.affected.heal(ctx, env.Cluster, n.Name(), func(ctx context.Context, node cluster.Node) error {
+	return n.affected.heal(ctx, env.Cluster, n.Name(), restartWithDisk(seam.DiskRequest{LoseUnsynced: &off}))
+}
+
+// restartWithDisk returns a heal step that starts a node (a no-op on a
+// running one) and then sets its storage seam with req, retrying while a
+// restarted node comes up.
+func restartWithDisk(req seam.DiskRequest) func(ctx context.Context, node cluster.Node) error {
+	return func(ctx context.Context, node cluster.Node) error {
 		if err := node.Start(ctx); err != nil {
 			return fmt.Errorf("restart: %w", err)
 		}
 		ac := seam.NewAdminClient(node.Addr())
 		return retryAdmin(ctx, 15*time.Second, func(ctx context.Context) error {
-			_, err := ac.Disk(ctx, seam.DiskRequest{LoseUnsynced: &off})
+			_, err := ac.Disk(ctx, req)
 			return err
 		})
-	})
+	}
 }
 
 type eioNemesis struct{ affected affectedSet }
@@ -149,14 +156,5 @@ func (n *eioNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, error
 // covers a node that never synced while the fault was on.
 func (n *eioNemesis) Heal(ctx context.Context, env Env) error {
 	off := false
-	return n.affected.heal(ctx, env.Cluster, n.Name(), func(ctx context.Context, node cluster.Node) error {
-		if err := node.Start(ctx); err != nil {
-			return fmt.Errorf("restart: %w", err)
-		}
-		ac := seam.NewAdminClient(node.Addr())
-		return retryAdmin(ctx, 15*time.Second, func(ctx context.Context) error {
-			_, err := ac.Disk(ctx, seam.DiskRequest{EIO: &off})
-			return err
-		})
-	})
+	return n.affected.heal(ctx, env.Cluster, n.Name(), restartWithDisk(seam.DiskRequest{EIO: &off}))
 }
