@@ -457,28 +457,17 @@ func selectTargets(ctx context.Context, env Env, f Fault, t *netTargets) (Fault,
 }
 
 func resolveLoss(ctx context.Context, env Env, f Fault, t *netTargets) (Fault, map[string]netfault.Rules, error) {
-	p, err := paramProbability(f.Params, "p", 0.2)
-	if err != nil {
-		return f, nil, err
-	}
-	f, ids, links, err := selectTargets(ctx, env, f, t)
-	if err != nil {
-		return f, nil, err
-	}
-	parts := map[string]netfault.Rules{}
-	for _, id := range ids {
-		parts[id] = netfault.Rules{Loss: []netfault.Loss{{P: p}}}
-	}
-	for a, froms := range links {
+	f, parts, links, p, err := resolvePerPeer(ctx, env, f, t, func(peers []net.IP, p float64) netfault.Rules {
 		var ls []netfault.Loss
-		for _, b := range froms {
-			ls = append(ls, netfault.Loss{From: t.ip[b], P: p})
+		for _, ip := range peers {
+			ls = append(ls, netfault.Loss{From: ip, P: p})
 		}
-		parts[a] = netfault.Rules{Loss: ls}
+		return netfault.Rules{Loss: ls}
+	})
+	if err != nil {
+		return f, nil, err
 	}
-	f.Params = withParam(f.Params, "p", p)
 	if links != nil {
-		f.Params["links"] = links
 		f.Note = fmt.Sprintf("nftables numgen drop of %.0f%% of packets from the listed peers, at the receiver", p*100)
 	} else {
 		f.Note = fmt.Sprintf("nftables numgen drop of %.0f%% of every packet the node receives", p*100)
@@ -487,31 +476,50 @@ func resolveLoss(ctx context.Context, env Env, f Fault, t *netTargets) (Fault, m
 }
 
 func resolveDuplicate(ctx context.Context, env Env, f Fault, t *netTargets) (Fault, map[string]netfault.Rules, error) {
-	p, err := paramProbability(f.Params, "p", 0.2)
+	f, parts, _, p, err := resolvePerPeer(ctx, env, f, t, func(peers []net.IP, p float64) netfault.Rules {
+		var ds []netfault.Duplicate
+		for _, ip := range peers {
+			ds = append(ds, netfault.Duplicate{To: ip, P: p})
+		}
+		return netfault.Rules{Duplicate: ds}
+	})
 	if err != nil {
 		return f, nil, err
+	}
+	f.Note = fmt.Sprintf("nftables dup of %.0f%% of packets sent, at the sender (output)", p*100)
+	return f, parts, nil
+}
+
+// resolvePerPeer resolves a probabilistic fault (Params "p", default 0.2)
+// into rules per node: for whole-node targets, rules(nil peer) — one rule
+// with a nil address, meaning every peer; for links, rules naming each peer.
+// It records p and the links in f.Params.
+func resolvePerPeer(ctx context.Context, env Env, f Fault, t *netTargets,
+	rules func(peers []net.IP, p float64) netfault.Rules) (Fault, map[string]netfault.Rules, map[string][]string, float64, error) {
+	p, err := paramProbability(f.Params, "p", 0.2)
+	if err != nil {
+		return f, nil, nil, 0, err
 	}
 	f, ids, links, err := selectTargets(ctx, env, f, t)
 	if err != nil {
-		return f, nil, err
+		return f, nil, nil, 0, err
 	}
 	parts := map[string]netfault.Rules{}
 	for _, id := range ids {
-		parts[id] = netfault.Rules{Duplicate: []netfault.Duplicate{{P: p}}}
+		parts[id] = rules([]net.IP{nil}, p)
 	}
-	for a, tos := range links {
-		var ds []netfault.Duplicate
-		for _, b := range tos {
-			ds = append(ds, netfault.Duplicate{To: t.ip[b], P: p})
+	for a, bs := range links {
+		var ips []net.IP
+		for _, b := range bs {
+			ips = append(ips, t.ip[b])
 		}
-		parts[a] = netfault.Rules{Duplicate: ds}
+		parts[a] = rules(ips, p)
 	}
 	f.Params = withParam(f.Params, "p", p)
 	if links != nil {
 		f.Params["links"] = links
 	}
-	f.Note = fmt.Sprintf("nftables dup of %.0f%% of packets sent, at the sender (output)", p*100)
-	return f, parts, nil
+	return f, parts, links, p, nil
 }
 
 func resolveBandwidth(ctx context.Context, env Env, f Fault, t *netTargets) (Fault, map[string]netfault.Rules, error) {
