@@ -19,6 +19,7 @@ import (
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/history"
 	"github.com/faultline-io/faultline/nemesis"
+	"github.com/faultline-io/faultline/report"
 	"github.com/faultline-io/faultline/targets"
 	"github.com/faultline-io/faultline/workloads"
 )
@@ -42,6 +43,7 @@ type RunOptions struct {
 type Outcome struct {
 	Dir         string
 	Results     checker.Results
+	Report      string // report.html, when it could be written
 	Interrupted bool
 	Counts      Counts
 }
@@ -274,6 +276,11 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		return out, err
 	}
 	out.Results = res
+	if path, err := report.WriteDir(dir); err != nil {
+		log.Warn("no report", zap.Error(err))
+	} else {
+		out.Report = path
+	}
 	return out, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/report"
 )
 
 func newCheckCommand(g *globals) *cobra.Command {
@@ -83,6 +84,12 @@ rewritten. A history file is checked with --checker (default linearizable,stats)
 				}
 			}
 			printResults(cmd, res)
+			if st.IsDir() && outDir == "" {
+				// The report shows the verdict: keep it in step.
+				if p, err := report.WriteDir(path); err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", p)
+				}
+			}
 			return verdict(res.Valid.ExitCode())
 		},
 	}

@@ -68,6 +68,8 @@ func TestBadArgumentsExit254(t *testing.T) {
 		{"run", "--no-such-flag"},
 		{"check", "does-not-exist.jsonl"},
 		{"check", "--format", "xml", "x"},
+		{"report", "does-not-exist"},
+		{"report", "."}, // a directory without a history
 	}
 	for _, args := range cases {
 		code, out := faultline(t, dir, args...)
@@ -166,7 +168,7 @@ func TestRunLocalKillPause(t *testing.T) {
 	if oks < 200 || faults < 2 {
 		t.Fatalf("want hundreds of ok ops and several faults, got %d ok, %d faults", oks, faults)
 	}
-	for _, f := range []string{"test.json", "schedule.json", "results.json", "nodes/n1/node.log"} {
+	for _, f := range []string{"test.json", "schedule.json", "results.json", "report.html", "nodes/n1/node.log"} {
 		if _, err := os.Stat(filepath.Join(dir, "store", "latest", f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}
@@ -180,5 +182,15 @@ func TestRunLocalKillPause(t *testing.T) {
 	}
 	if code, out := faultline(t, dir, "check", "store/latest"); code != 0 {
 		t.Fatalf("offline check: exit %d, want 0\n%s", code, out)
+	}
+	code, out = faultline(t, dir, "report", "store/latest")
+	if code != 0 || !strings.Contains(out, "report.html") {
+		t.Fatalf("report: exit %d, want 0 and the report's path\n%s", code, out)
+	}
+	page, _ := os.ReadFile(filepath.Join(dir, "store", "latest", "report.html"))
+	for _, want := range []string{">valid<", `src="data:image/svg`, "--seed 3", "kill"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("report.html lacks %q", want)
+		}
 	}
 }

@@ -50,6 +50,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newRunCommand(g),
 		newCheckCommand(g),
+		newReportCommand(g),
 		newTargetsCommand(g),
 		newNodeCommand(g),
 		newDoctorCommand(g),

@@ -93,4 +93,7 @@ func printOutcome(cmd *cobra.Command, out *harness.Outcome) {
 	fmt.Fprintf(w, "operations: %d ok, %d fail, %d info; %d faults\n",
 		out.Counts.OK, out.Counts.Fail, out.Counts.Info, out.Counts.Nemesis)
 	printResults(cmd, out.Results)
+	if out.Report != "" {
+		fmt.Fprintf(w, "report: %s\n", out.Report)
+	}
 }

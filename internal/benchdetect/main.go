@@ -12,7 +12,8 @@
 //	    [-bin bin/faultline] [-store bench-store] [-cases lease-read,no-fsync]
 //	    [-fresh] [-no-run] [-out table.md]
 //
-// Runs are sequential (a run wants the whole machine). Each run keeps its
+// Runs are sequential unless -parallel N (a run wants the whole machine;
+// the table says how many ran at once). Each run keeps its
 // run directory under -store/<case>/seed-<n>/; a later invocation reuses a
 // finished run's results instead of running it again unless -fresh, so a
 // long benchmark can be done in pieces and the table re-rendered.
@@ -35,16 +36,26 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/faultline-io/faultline/checker"
+	"github.com/faultline-io/faultline/nemesis"
 )
 
 // benchCase is one row: a bug (empty: the correct build) and its nemeses.
 type benchCase struct {
 	Bug     string
 	Nemeses []string
+}
+
+// name is the build: the bug, or "correct".
+func (c benchCase) name() string {
+	if c.Bug == "" {
+		return "correct"
+	}
+	return c.Bug
 }
 
 func (c benchCase) key() string {
@@ -74,6 +85,27 @@ var bugCases = []benchCase{
 	{"forget-vote", []string{"partition-leader", "kill"}},
 }
 
+// allCases returns the rows: every bug with its paired nemeses, then the
+// correct build under each of those nemesis lists and under every single
+// registered nemesis (each list once).
+func allCases(nemeses []string) []benchCase {
+	cases := append([]benchCase(nil), bugCases...)
+	seen := map[string]bool{}
+	add := func(ns []string) {
+		if k := strings.Join(ns, ","); !seen[k] {
+			seen[k] = true
+			cases = append(cases, benchCase{Nemeses: ns})
+		}
+	}
+	for _, c := range bugCases {
+		add(c.Nemeses)
+	}
+	for _, n := range nemeses {
+		add([]string{n})
+	}
+	return cases
+}
+
 // runResult is the outcome of one run.
 type runResult struct {
 	Exit         int     // 0 valid, 1 anomaly, 2 unknown, other: error
@@ -92,7 +124,8 @@ func main() {
 		store     = flag.String("store", "bench-store", "directory for the runs")
 		only      = flag.String("cases", "", "comma-separated bugs to run (\"correct\" for the correct build); empty: all")
 		fresh     = flag.Bool("fresh", false, "run again even where a finished run exists")
-		out       = flag.String("out", "", "also write the Markdown table to this file")
+		outFile   = flag.String("out", "", "also write the Markdown table to this file")
+		parallel  = flag.Int("parallel", 1, "runs at once (each run is a whole cluster; more than the cores distorts timing)")
 		extra     = flag.String("args", "", "extra arguments for every faultline run, space-separated")
 		noRun     = flag.Bool("no-run", false, "run nothing: render the table from the finished runs in -store")
 	)
@@ -109,52 +142,76 @@ func main() {
 			want[c] = true
 		}
 	}
-	cases := append([]benchCase(nil), bugCases...)
-	// The correct build under every nemesis combination of the bug cases.
-	seen := map[string]bool{}
-	for _, c := range bugCases {
-		k := strings.Join(c.Nemeses, ",")
-		if !seen[k] {
-			seen[k] = true
-			cases = append(cases, benchCase{Nemeses: c.Nemeses})
-		}
-	}
+	cases := allCases(nemesis.Names())
 
-	results := map[string][]runResult{}
+	// Jobs in table order; results land at their index so a row's seeds
+	// stay in seed order whatever order the runs finish in.
+	type job struct {
+		c    benchCase
+		seed int64
+	}
+	var jobs []job
 	skipped := map[string]string{}
 	for _, c := range cases {
-		name := c.Bug
-		if name == "" {
-			name = "correct"
-		}
-		if len(want) > 0 && !want[name] {
+		if len(want) > 0 && !want[c.name()] && !want[c.key()] {
 			continue
 		}
 		if runtime == "local" && c.needsNetNS() {
-			skipped[c.key()] = "needs network namespaces (partition), unavailable on the local runtime"
+			skipped[c.key()] = "needs network namespaces, unavailable on the local runtime"
 			continue
 		}
 		for i := 0; i < *seeds; i++ {
-			if ctx.Err() != nil {
-				break
-			}
-			seed := *firstSeed + int64(i)
-			if *noRun {
-				if res, ok := finished(*store, c, seed); ok {
-					results[c.key()] = append(results[c.key()], res)
-				}
-				continue
-			}
-			res := runOne(ctx, *bin, runtime, *store, c, seed, *dur, *fresh, strings.Fields(*extra))
-			results[c.key()] = append(results[c.key()], res)
-			fmt.Fprintf(os.Stderr, "benchdetect: %-18s %-36s seed %3d → exit %d first anomaly %s %s\n",
-				name, strings.Join(c.Nemeses, ","), seed, res.Exit, fmtSecs(res.FirstAnomaly), res.Err)
+			jobs = append(jobs, job{c, *firstSeed + int64(i)})
 		}
 	}
-	table := render(cases, results, skipped, runtime, *seeds, *dur)
+	out := make([]*runResult, len(jobs))
+	if *noRun {
+		for i, j := range jobs {
+			if res, ok := finished(*store, j.c, j.seed); ok {
+				out[i] = &res
+			}
+		}
+	} else {
+		var (
+			next, done int
+			mu         sync.Mutex
+			wg         sync.WaitGroup
+		)
+		for w := 0; w < max(*parallel, 1); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					mu.Lock()
+					i := next
+					next++
+					mu.Unlock()
+					if i >= len(jobs) {
+						return
+					}
+					j := jobs[i]
+					res := runOne(ctx, *bin, runtime, *store, j.c, j.seed, *dur, *fresh, strings.Fields(*extra))
+					mu.Lock()
+					out[i] = &res
+					done++
+					fmt.Fprintf(os.Stderr, "benchdetect: [%d/%d] %-18s %-36s seed %3d → exit %d first anomaly %s %s\n",
+						done, len(jobs), j.c.name(), strings.Join(j.c.Nemeses, ","), j.seed, res.Exit, fmtSecs(res.FirstAnomaly), res.Err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	results := map[string][]runResult{}
+	for i, j := range jobs {
+		if out[i] != nil {
+			results[j.c.key()] = append(results[j.c.key()], *out[i])
+		}
+	}
+	table := render(cases, results, skipped, runtime, *seeds, *dur, *parallel)
 	fmt.Print(table)
-	if *out != "" {
-		if err := os.WriteFile(*out, []byte(table), 0o644); err != nil {
+	if *outFile != "" {
+		if err := os.WriteFile(*outFile, []byte(table), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "benchdetect:", err)
 			os.Exit(1)
 		}
@@ -288,17 +345,14 @@ func quantile(xs []float64, q float64) float64 {
 	return xs[min(max(i, 0), len(xs)-1)]
 }
 
-func render(cases []benchCase, results map[string][]runResult, skipped map[string]string, runtime string, seeds int, dur time.Duration) string {
+func render(cases []benchCase, results map[string][]runResult, skipped map[string]string, runtime string, seeds int, dur time.Duration, parallel int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Runtime %s; seeds 1..N (N = runs) of %v each; 3 nodes, register workload, default rate (200/s), "+
-		"concurrency (10) and nemesis interval (3 s).\n\n", runtime, dur)
+	fmt.Fprintf(&b, "Runtime %s; seeds 1..N (N = runs) of %v each, %d run(s) at a time; 3 nodes, register workload, default rate (200/s), "+
+		"concurrency (10) and nemesis interval (3 s).\n\n", runtime, dur, max(parallel, 1))
 	fmt.Fprintln(&b, "| build | nemeses | runs | detected (exit 1) | unknown (exit 2) | errors | median first anomaly | p90 first anomaly |")
 	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|")
 	for _, c := range cases {
-		name := c.Bug
-		if name == "" {
-			name = "correct"
-		}
+		name := c.name()
 		nem := strings.Join(c.Nemeses, ",")
 		if why, ok := skipped[c.key()]; ok {
 			fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | |\n", name, nem, why)

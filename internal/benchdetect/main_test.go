@@ -27,7 +27,7 @@ func TestRenderRows(t *testing.T) {
 		correct.key(): {{Exit: 0, FirstAnomaly: -1}, {Exit: 2, FirstAnomaly: -1}},
 	}
 	skipped := map[string]string{part.key(): "needs network namespaces"}
-	out := render([]benchCase{bug, part, correct}, results, skipped, "local", 4, time.Minute)
+	out := render([]benchCase{bug, part, correct}, results, skipped, "local", 4, time.Minute, 1)
 	for _, want := range []string{
 		"| no-fsync | disk-lose-unsynced | 4 | 2/4 (50%) | 0 | 1 | 10.0s | 30.0s |",
 		"| stale-read | partition-leader | skipped: needs network namespaces |",
@@ -39,5 +39,23 @@ func TestRenderRows(t *testing.T) {
 	}
 	if !part.needsNetNS() || bug.needsNetNS() {
 		t.Error("needsNetNS is wrong")
+	}
+}
+
+func TestAllCasesCoverEveryNemesisOnce(t *testing.T) {
+	cases := allCases([]string{"kill", "pause", "partition-leader", "clock-strobe"})
+	var correct []string
+	for _, c := range cases {
+		if c.Bug == "" {
+			correct = append(correct, strings.Join(c.Nemeses, ","))
+		}
+	}
+	got := strings.Join(correct, " ")
+	want := "kill partition-leader clock-strobe,partition-leader disk-lose-unsynced partition-leader,kill pause clock-strobe"
+	if got != want {
+		t.Errorf("correct rows = %q, want %q", got, want)
+	}
+	if len(cases) != len(bugCases)+7 {
+		t.Errorf("%d rows, want %d", len(cases), len(bugCases)+7)
 	}
 }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/faultline-io/faultline/harness"
+	"github.com/faultline-io/faultline/report"
+)
+
+func newReportCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "report <run-dir>",
+		Short: "Write a run's self-contained HTML report",
+		Long: `Write report.html into a run directory and print its path: the verdict, the command line
+that reproduces the run, the checkers' results, latency and throughput over time with the
+fault windows shaded, and the fault timeline. The page loads nothing from the network.
+
+'faultline run' and 'faultline check <run-dir>' write the report too; this verb rewrites it,
+e.g. for a run directory copied from another machine. Exits 0 when the report is written,
+254 when the directory or its history cannot be read.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			st, err := os.Stat(dir)
+			if err != nil {
+				return badInput(err)
+			}
+			if !st.IsDir() {
+				return badInputf("%s: not a run directory (want the directory that holds %s)", dir, harness.HistoryFile)
+			}
+			path, err := report.WriteDir(dir)
+			if err != nil {
+				var pe *os.PathError
+				if errors.As(err, &pe) && pe.Path == filepath.Join(dir, report.File+".tmp") {
+					return err // cannot write: not the input's fault
+				}
+				return badInput(err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), path)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,81 @@
+package report
+
+import "html/template"
+
+// page is the report. html/template escapes every value by context; the
+// only value not escaped is the plots' data: URIs (template.URL), which
+// this package generates.
+var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>faultline: {{.Title}} — {{.Verdict}}</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; }
+h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #eee; vertical-align: top; }
+th { background: #f5f5f5; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+code, pre { font: 12px/1.4 ui-monospace, monospace; background: #f6f6f6; }
+pre { padding: 0.6em; overflow-x: auto; }
+.verdict { display: inline-block; padding: 0.15em 0.6em; border-radius: 4px; font-weight: 600; color: #fff; }
+.v-valid { background: #2a7d2a; } .v-invalid { background: #c0392b; } .v-unknown { background: #b7791f; } .v-not { background: #777; }
+.err { color: #c0392b; }
+img { max-width: 100%; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
+dt { color: #666; } dd { margin: 0; }
+</style>
+</head>
+<body>
+<h1>{{.Title}}</h1>
+<p><span class="verdict {{if eq .Verdict "valid"}}v-valid{{else if eq .Verdict "invalid"}}v-invalid{{else if eq .Verdict "unknown"}}v-unknown{{else}}v-not{{end}}">{{.Verdict}}</span>
+{{with .VerdictNote}} {{.}}{{end}}{{with .FirstAnom}} — first anomalous operation at {{.}} of test time{{end}}</p>
+
+<dl>
+{{with .Test.Config.Target}}<dt>target</dt><dd>{{.}}</dd>{{end}}
+{{with .Test.Config.Workload}}<dt>workload</dt><dd>{{.}}</dd>{{end}}
+{{with .Test.Config.Nemeses}}<dt>nemeses</dt><dd>{{range $i, $n := .}}{{if $i}}, {{end}}{{$n}}{{end}}</dd>{{end}}
+{{with .Test.Config.Bugs}}<dt>seeded bugs</dt><dd>{{range $i, $n := .}}{{if $i}}, {{end}}{{$n}}{{end}}</dd>{{end}}
+{{with .Test.Config.Nodes}}<dt>nodes</dt><dd>{{.}}</dd>{{end}}
+{{if .TestJSON}}<dt>seed</dt><dd>{{.Test.Config.Seed}}</dd>{{end}}
+{{with .Test.Runtime}}<dt>runtime</dt><dd>{{.}}</dd>{{end}}
+{{with .Started}}<dt>started</dt><dd>{{.}}</dd>{{end}}
+<dt>history length</dt><dd>{{.Duration}}</dd>
+{{with .Test.Version}}<dt>faultline</dt><dd>{{.}}{{with $.Test.GitRevision}} ({{.}}){{end}}</dd>{{end}}
+</dl>
+{{with .CommandLine}}<p>Reproduce:</p>
+<pre>{{.}}</pre>{{end}}
+
+<h2>Checkers</h2>
+{{if .Results}}<table>
+<tr><th>checker</th><th>verdict</th><th>summary</th><th>first anomaly</th><th>files</th></tr>
+{{range .Results}}<tr><td>{{.Checker}}</td><td>{{.Valid}}</td><td>{{.Summary}}</td><td>{{.FirstAnomaly}}</td>
+<td>{{range .Files}}<a href="{{.}}">{{.}}</a> {{end}}</td></tr>
+{{end}}</table>{{else}}<p>Not checked.</p>{{end}}
+
+<h2>Latency and throughput</h2>
+{{with .PlotError}}<p class="err">plots could not be drawn: {{.}}</p>{{end}}
+{{with .LatencyPlot}}<img alt="latency of each operation over test time, fault windows shaded" src="{{.}}">{{end}}
+{{with .RatePlot}}<img alt="completed operations per second over test time, fault windows shaded" src="{{.}}">{{end}}
+
+<h2>Operations</h2>
+<table>
+<tr><th>f</th><th>ok</th><th>fail</th><th>info</th><th>never completed</th><th>ok latency p50</th><th>p99</th><th>max</th></tr>
+{{range .Counts}}<tr><td>{{.F}}</td><td class="n">{{.OK}}</td><td class="n">{{.Fail}}</td><td class="n">{{.Info}}</td><td class="n">{{.Pend}}</td><td class="n">{{.P50}}</td><td class="n">{{.P99}}</td><td class="n">{{.Max}}</td></tr>
+{{end}}</table>
+
+<h2>Faults ({{.FaultsShown}})</h2>
+{{if .Faults}}<table>
+<tr><th>start</th><th>end</th><th>held</th><th>nemesis</th><th>selection</th><th>nodes</th><th>note</th></tr>
+{{range .Faults}}<tr><td class="n">{{.Start}}</td><td class="n">{{.End}}{{if not .Healed}} (not healed){{end}}</td><td class="n">{{.Hold}}</td><td>{{.Nemesis}}</td><td>{{.Select}}</td><td>{{.Nodes}}</td>
+<td>{{.Note}}{{with .Error}} <span class="err">not applied: {{.}}</span>{{end}}</td></tr>
+{{end}}</table>{{if lt (len .Faults) .FaultsShown}}<p>First {{len .Faults}} shown; the plots show all.</p>{{end}}{{else}}<p>No faults.</p>{{end}}
+
+{{with .TestJSON}}<h2>test.json</h2>
+<pre>{{.}}</pre>{{end}}
+</body>
+</html>
+`))

@@ -1,0 +1,215 @@
+// Package report renders a run directory as one self-contained HTML page:
+// the verdict, how to reproduce the run, the checkers' results, the fault
+// timeline, and plots of latency and throughput with the fault windows
+// shaded.
+//
+// The page fetches nothing at view time: styles are inline and plots are
+// SVG embedded as data: URIs in <img> elements, so nothing in them can run
+// script. Every value that comes from a history, a results file or
+// test.json goes through html/template's contextual escaping.
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/faultline-io/faultline/checker"
+	"github.com/faultline-io/faultline/history"
+)
+
+// File is the report's name inside a run directory.
+const File = "report.html"
+
+// Names of the run directory files a report reads (DESIGN.md §9). They are
+// repeated here because the harness, which writes them, imports this
+// package.
+const (
+	testFile    = "test.json"
+	historyFile = "history.jsonl"
+)
+
+// Run is everything a report shows.
+type Run struct {
+	// Dir is the run directory; links to files in it are relative.
+	Dir string
+	// Test is test.json as written by the harness; zero when missing.
+	Test TestRecord
+	// TestJSON is test.json verbatim, shown whole at the end.
+	TestJSON string
+	// Results are the checkers' results; nil when the run was not checked.
+	Results *checker.Results
+	// Ops is the history.
+	Ops []history.Op
+}
+
+// TestRecord is the part of test.json a report uses.
+type TestRecord struct {
+	Config struct {
+		Name     string   `json:"name"`
+		Target   string   `json:"target"`
+		Workload string   `json:"workload"`
+		Nemeses  []string `json:"nemeses"`
+		Bugs     []string `json:"bugs"`
+		Nodes    int      `json:"nodes"`
+		Seed     int64    `json:"seed"`
+	} `json:"config"`
+	Runtime     string    `json:"runtime"`
+	CommandLine []string  `json:"command_line"`
+	Version     string    `json:"version"`
+	GitRevision string    `json:"git_revision"`
+	Started     time.Time `json:"started"`
+}
+
+// Load reads a run directory: the history (required), test.json and
+// results.json (each optional: a report of an unchecked or imported history
+// says what is missing).
+func Load(dir string) (Run, error) {
+	r := Run{Dir: dir}
+	ops, err := history.ReadFile(filepath.Join(dir, historyFile))
+	if err != nil {
+		return r, err
+	}
+	r.Ops = ops
+	if b, err := os.ReadFile(filepath.Join(dir, testFile)); err == nil {
+		if err := json.Unmarshal(b, &r.Test); err != nil {
+			return r, fmt.Errorf("%s: %w", filepath.Join(dir, testFile), err)
+		}
+		r.TestJSON = string(b)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return r, err
+	}
+	res, err := checker.ReadResults(filepath.Join(dir, checker.ResultsFile))
+	switch {
+	case err == nil:
+		r.Results = &res
+	case !errors.Is(err, os.ErrNotExist):
+		return r, err
+	}
+	return r, nil
+}
+
+// WriteDir loads the run in dir and writes its report to dir/report.html,
+// replacing any earlier one only once the new one is complete. It returns
+// the report's path.
+func WriteDir(dir string) (string, error) {
+	r, err := Load(dir)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := Render(&buf, r); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, File)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("report: %w", err)
+	}
+	return path, nil
+}
+
+// Render writes r's report to w.
+func Render(w io.Writer, r Run) error {
+	v := buildView(r)
+	return page.Execute(w, v)
+}
+
+// FaultWindow is one fault as the history shows it: from the nemesis op
+// that applied it to the heal of the same nemesis.
+type FaultWindow struct {
+	Nemesis string
+	Select  string
+	Nodes   []string
+	Note    string
+	Start   int64 // ns since the test started
+	End     int64 // ns; the last op's time when never healed
+	Healed  bool
+	Error   string // the fault was not (fully) applied
+}
+
+// Faults pairs the nemesis ops of a history into windows, in start order.
+// A fault op's value names its nemesis ("nemesis") when the harness wrote
+// it; otherwise the op's f is the nemesis name. A "heal" op ends every open
+// window of the nemesis its value names.
+func Faults(ops []history.Op) []FaultWindow {
+	var out []FaultWindow
+	open := map[string][]int{}
+	var last int64
+	for _, op := range ops {
+		last = max(last, op.Time)
+		if !op.IsNemesis() {
+			continue
+		}
+		var v struct {
+			Nemesis string   `json:"nemesis"`
+			Select  string   `json:"select"`
+			Nodes   []string `json:"nodes"`
+			Note    string   `json:"note"`
+		}
+		_ = json.Unmarshal(op.Value, &v) // values of other shapes (imports) leave v empty
+		if op.F == "heal" {
+			name := v.Nemesis
+			for _, i := range open[name] {
+				out[i].End, out[i].Healed = op.Time, true
+			}
+			delete(open, name)
+			continue
+		}
+		name := v.Nemesis
+		if name == "" {
+			name = op.F
+		}
+		open[name] = append(open[name], len(out))
+		out = append(out, FaultWindow{Nemesis: name, Select: v.Select, Nodes: v.Nodes, Note: v.Note,
+			Start: op.Time, End: -1, Error: op.Error})
+	}
+	for i := range out {
+		if out[i].End < 0 {
+			out[i].End = last
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	return out
+}
+
+// completion is one client operation that completed: its invoke time, its
+// completion time and how it ended.
+type completion struct {
+	F        string
+	Type     history.Type
+	Invoke   int64
+	Complete int64
+}
+
+// completions pairs each process's invoke with its completion.
+func completions(ops []history.Op) []completion {
+	pending := map[history.Process]history.Op{}
+	var out []completion
+	for _, op := range ops {
+		if op.IsNemesis() {
+			continue
+		}
+		if op.Type == history.Invoke {
+			pending[op.Process] = op
+			continue
+		}
+		inv, ok := pending[op.Process]
+		if !ok {
+			continue
+		}
+		delete(pending, op.Process)
+		out = append(out, completion{F: inv.F, Type: op.Type, Invoke: inv.Time, Complete: op.Time})
+	}
+	return out
+}

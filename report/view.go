@@ -1,0 +1,190 @@
+package report
+
+import (
+	"fmt"
+	"html/template"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/faultline-io/faultline/checker"
+	"github.com/faultline-io/faultline/history"
+)
+
+// view is what the template sees; every string in it is escaped there
+// except the plot URIs, which this package generates.
+type view struct {
+	Title       string
+	Verdict     string // "valid", "invalid", "unknown" or "not checked"
+	VerdictNote string
+	Test        TestRecord
+	CommandLine string
+	Started     string
+	Results     []resultRow
+	Counts      []countRow
+	Faults      []faultRow
+	FaultsShown int
+	LatencyPlot template.URL
+	RatePlot    template.URL
+	PlotError   string
+	FirstAnom   string
+	Duration    string
+	TestJSON    string
+}
+
+type resultRow struct {
+	Checker, Valid, Summary string
+	Files                   []string
+	FirstAnomaly            string
+}
+
+type countRow struct {
+	F                    string
+	OK, Fail, Info, Pend int
+	P50, P99, Max        string
+}
+
+type faultRow struct {
+	Start, End, Hold, Nemesis, Select, Nodes, Note, Error string
+	Healed                                                bool
+}
+
+// maxFaultRows caps the fault table (the plots show every window).
+const maxFaultRows = 500
+
+func buildView(r Run) view {
+	v := view{Test: r.Test, TestJSON: r.TestJSON}
+	v.Title = r.Test.Config.Name
+	if v.Title == "" {
+		v.Title = r.Dir
+	}
+	v.CommandLine = shellJoin(r.Test.CommandLine)
+	if !r.Test.Started.IsZero() {
+		v.Started = r.Test.Started.UTC().Format(time.RFC3339)
+	}
+	var end int64
+	for _, op := range r.Ops {
+		end = max(end, op.Time)
+	}
+	v.Duration = secs(end)
+
+	var firstAnom *int64
+	switch {
+	case r.Results == nil:
+		v.Verdict, v.VerdictNote = "not checked", "no results.json: run `faultline check` on this directory"
+	default:
+		v.Verdict = map[checker.Valid]string{checker.True: "valid", checker.False: "invalid", checker.Unknown: "unknown"}[r.Results.Valid]
+		for _, res := range r.Results.Results {
+			row := resultRow{Checker: res.Checker, Valid: res.Valid.String(), Summary: res.Summary, Files: res.Files}
+			if t := res.FirstAnomalyTime; t != nil {
+				row.FirstAnomaly = secs(*t)
+				if firstAnom == nil || *t < *firstAnom {
+					firstAnom = t
+				}
+			}
+			v.Results = append(v.Results, row)
+		}
+	}
+	if firstAnom != nil {
+		v.FirstAnom = secs(*firstAnom)
+	}
+
+	comps := completions(r.Ops)
+	v.Counts = countRows(r.Ops, comps)
+	faults := Faults(r.Ops)
+	for i, f := range faults {
+		if i == maxFaultRows {
+			break
+		}
+		v.Faults = append(v.Faults, faultRow{Start: secs(f.Start), End: secs(f.End), Hold: secs(f.End - f.Start),
+			Nemesis: f.Nemesis, Select: f.Select, Nodes: strings.Join(f.Nodes, " "), Note: f.Note,
+			Error: f.Error, Healed: f.Healed})
+	}
+	v.FaultsShown = len(faults)
+
+	lat, rate, err := plots(comps, faults, firstAnom)
+	if err != nil {
+		v.PlotError = err.Error()
+	}
+	v.LatencyPlot, v.RatePlot = lat, rate
+	return v
+}
+
+// countRows tallies completions per f and type, with latency quantiles of
+// the ok ones, plus invocations that never completed.
+func countRows(ops []history.Op, comps []completion) []countRow {
+	rows := map[string]*countRow{}
+	lat := map[string][]int64{}
+	get := func(f string) *countRow {
+		if rows[f] == nil {
+			rows[f] = &countRow{F: f}
+		}
+		return rows[f]
+	}
+	for _, c := range comps {
+		row := get(c.F)
+		switch c.Type {
+		case history.OK:
+			row.OK++
+			lat[c.F] = append(lat[c.F], c.Complete-c.Invoke)
+		case history.Fail:
+			row.Fail++
+		case history.Info:
+			row.Info++
+		}
+	}
+	invoked := map[string]int{}
+	for _, op := range ops {
+		if !op.IsNemesis() && op.Type == history.Invoke {
+			invoked[op.F]++
+		}
+	}
+	for f, n := range invoked {
+		row := get(f)
+		row.Pend = n - row.OK - row.Fail - row.Info
+	}
+	var out []countRow
+	for f, row := range rows {
+		ls := lat[f]
+		sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
+		row.P50, row.P99, row.Max = ms(quantile(ls, 0.5)), ms(quantile(ls, 0.99)), ms(quantile(ls, 1))
+		out = append(out, *row)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].F < out[j].F })
+	return out
+}
+
+// quantile is the nearest-rank q-quantile of sorted xs; -1 when empty.
+func quantile(xs []int64, q float64) int64 {
+	if len(xs) == 0 {
+		return -1
+	}
+	i := int(q*float64(len(xs))+0.999999) - 1
+	return xs[min(max(i, 0), len(xs)-1)]
+}
+
+func secs(ns int64) string { return fmt.Sprintf("%.3fs", float64(ns)/1e9) }
+
+func ms(ns int64) string {
+	if ns < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f ms", float64(ns)/1e6)
+}
+
+// shellJoin quotes args for a POSIX shell where needed, so the line can be
+// pasted to reproduce the run.
+func shellJoin(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,/:+@%") == "" {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
+	}
+	return b.String()
+}
