@@ -27,6 +27,9 @@ type memCluster struct {
 	bugs  []string
 	// clocks are the nodes' clock seams (real time until a test skews one).
 	clocks map[string]*seam.Clock
+	// msgs are the nodes' message shims, kept across restarts as the
+	// harness's rules are in a real run (no rules until a test sets some).
+	msgs map[string]*seam.Messages
 	sink   *logSink
 
 	mu   sync.Mutex
@@ -42,7 +45,7 @@ type memNode struct {
 
 func startMemCluster(t testing.TB, size int, bugs ...string) *memCluster {
 	t.Helper()
-	c := &memCluster{t: t, net: NewMemNetwork(), stor: map[string]*MemStorage{}, clocks: map[string]*seam.Clock{}, bugs: bugs,
+	c := &memCluster{t: t, net: NewMemNetwork(), stor: map[string]*MemStorage{}, clocks: map[string]*seam.Clock{}, msgs: map[string]*seam.Messages{}, bugs: bugs,
 		sink: &logSink{t: t}, live: map[string]*memNode{}}
 	for i := range size {
 		id := fmt.Sprintf("n%d", i+1)
@@ -60,6 +63,7 @@ func startMemCluster(t testing.TB, size int, bugs ...string) *memCluster {
 		c.peers = append(c.peers, cluster.Peer{ID: id, Addr: srv.Listener.Addr().String()})
 		c.stor[id] = &MemStorage{}
 		c.clocks[id] = seam.NewClock(nil)
+		c.msgs[id] = seam.NewMessages(nil)
 	}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
@@ -76,7 +80,7 @@ func startMemCluster(t testing.TB, size int, bugs ...string) *memCluster {
 func (c *memCluster) start(id string) {
 	c.t.Helper()
 	log := newTestLogger(c.sink, id)
-	n, err := NewNode(Config{ID: id, Peers: c.peers, Storage: c.stor[id], Transport: c.net.Transport(id),
+	n, err := NewNode(Config{ID: id, Peers: c.peers, Storage: c.stor[id], Transport: NewShimTransport(c.net.Transport(id), c.msgs[id]),
 		Clock: c.clocks[id], Seed: uint64(len(id)) + uint64(id[len(id)-1]), Bugs: c.bugs, Logger: log})
 	if err != nil {
 		c.t.Fatal(err)
