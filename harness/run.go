@@ -37,6 +37,8 @@ type RunOptions struct {
 	StatusLive    bool
 	ProgressEvery time.Duration
 	CommandLine   []string
+	// ReplayOf is the run directory this run replays, recorded in test.json.
+	ReplayOf string
 }
 
 // Outcome is what a run produced.
@@ -114,6 +116,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	if err := writeJSON(filepath.Join(dir, TestFile), TestRecord{
 		Config: cfg, Runtime: rtName, Checkers: gen.Checkers(), CommandLine: opts.CommandLine,
 		Version: Version, GitRevision: GitRevision, GoVersion: goVersion(), Started: time.Now().UTC(), Host: host,
+		ReplayOf: opts.ReplayOf,
 	}); err != nil {
 		return nil, err
 	}

@@ -39,6 +39,8 @@ type TestRecord struct {
 	GoVersion   string    `json:"go_version"`
 	Started     time.Time `json:"started"`
 	Host        string    `json:"host,omitempty"`
+	// ReplayOf is the run directory this run replayed ('faultline replay').
+	ReplayOf string `json:"replay_of,omitempty"`
 }
 
 // newRunDir creates store/<name>/<YYYYMMDDTHHMMSS>[-N] and points

@@ -70,6 +70,8 @@ func TestBadArgumentsExit254(t *testing.T) {
 		{"check", "--format", "xml", "x"},
 		{"report", "does-not-exist"},
 		{"report", "."}, // a directory without a history
+		{"replay", "."}, // a directory without test.json
+		{"replay", "does-not-exist"},
 	}
 	for _, args := range cases {
 		code, out := faultline(t, dir, args...)
@@ -192,5 +194,48 @@ func TestRunLocalKillPause(t *testing.T) {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("report.html lacks %q", want)
 		}
+	}
+
+	// A replay injects the same faults: same nemesis, selection and seed,
+	// in the same order.
+	orig, err := filepath.EvalSymlinks(filepath.Join(dir, "store", "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out = faultline(t, dir, "replay", "store/latest")
+	if code != 0 {
+		t.Fatalf("replay: exit %d, want 0\n%s", code, out)
+	}
+	replay, _ := filepath.EvalSymlinks(filepath.Join(dir, "store", "latest"))
+	if replay == orig || filepath.Dir(replay) != filepath.Dir(orig) {
+		t.Fatalf("replay wrote %s, want a new run directory next to %s", replay, orig)
+	}
+	type entry struct {
+		Fault struct {
+			Nemesis, Select string
+			Seed            int64
+		} `json:"fault"`
+	}
+	read := func(d string) []entry {
+		var es []entry
+		b, _ := os.ReadFile(filepath.Join(d, "schedule.json"))
+		if err := json.Unmarshal(b, &es); err != nil {
+			t.Fatalf("%s/schedule.json: %v", d, err)
+		}
+		return es
+	}
+	a, b2 := read(orig), read(replay)
+	n := min(len(a), len(b2))
+	if n < 2 {
+		t.Fatalf("schedules too short to compare: %d and %d faults", len(a), len(b2))
+	}
+	for i := range n {
+		if a[i].Fault != b2[i].Fault {
+			t.Errorf("fault %d: original %+v, replay %+v", i, a[i].Fault, b2[i].Fault)
+		}
+	}
+	tb, _ := os.ReadFile(filepath.Join(replay, "test.json"))
+	if !bytes.Contains(tb, []byte(`"replay_of": "`+orig+`"`)) {
+		t.Errorf("replay's test.json does not name the replayed run %s:\n%s", orig, tb)
 	}
 }

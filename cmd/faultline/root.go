@@ -51,6 +51,7 @@ func newRootCommand() *cobra.Command {
 		newRunCommand(g),
 		newCheckCommand(g),
 		newReportCommand(g),
+		newReplayCommand(g),
 		newTargetsCommand(g),
 		newNodeCommand(g),
 		newDoctorCommand(g),

@@ -39,15 +39,7 @@ func newRunCommand(g *globals) *cobra.Command {
 				}
 				return err
 			}
-			printOutcome(cmd, out)
-			if out.Interrupted {
-				log.Warn("run interrupted; history and partial results are in the run directory", zap.String("dir", out.Dir))
-				if out.Results.Valid.ExitCode() == exitAnomaly {
-					return verdict(exitAnomaly)
-				}
-				return verdict(exitUnknown)
-			}
-			return verdict(out.Results.Valid.ExitCode())
+			return finishRun(cmd, log, out)
 		},
 	}
 	f := cmd.Flags()
@@ -85,6 +77,19 @@ func splitList(xs []string) []string {
 		}
 	}
 	return out
+}
+
+// finishRun prints a run's outcome and returns its verdict as an exit code.
+func finishRun(cmd *cobra.Command, log *zap.Logger, out *harness.Outcome) error {
+	printOutcome(cmd, out)
+	if out.Interrupted {
+		log.Warn("run interrupted; history and partial results are in the run directory", zap.String("dir", out.Dir))
+		if out.Results.Valid.ExitCode() == exitAnomaly {
+			return verdict(exitAnomaly)
+		}
+		return verdict(exitUnknown)
+	}
+	return verdict(out.Results.Valid.ExitCode())
 }
 
 func printOutcome(cmd *cobra.Command, out *harness.Outcome) {

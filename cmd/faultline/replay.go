@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"golang.org/x/term"
+
+	"github.com/faultline-io/faultline/harness"
+)
+
+func newReplayCommand(g *globals) *cobra.Command {
+	var runtime, store string
+	cmd := &cobra.Command{
+		Use:   "replay <run-dir>",
+		Short: "Run a recorded test again: same config, seed, fault schedule and workload",
+		Long: `Run the test recorded in <run-dir>/test.json again, into a new run directory, and check it.
+
+The seed fixes the fault schedule (which nemesis, when, for how long, which selection and
+parameters) and every client's operation sequence, so a replay injects the same faults at the
+same test times. What cannot be fixed is the system's timing: which node is leader when a
+"leader" fault fires, and how client operations interleave. Compare the two schedule.json files
+to see what was applied.
+
+By default the replay uses the runtime the original run used and writes next to it (the
+original's store); --runtime and --store change that. Exit codes are those of 'run'.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// store/latest is a link: resolve it, to write next to the
+			// run it points to and to record which run this replays.
+			dir, err := filepath.EvalSymlinks(args[0])
+			if err != nil {
+				return badInput(err)
+			}
+			tr, err := harness.ReadTestRecord(dir)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return badInputf("%s: not a run directory (no %s)", dir, harness.TestFile)
+				}
+				return badInput(err)
+			}
+			log := g.logger()
+			cfg := tr.Config
+			cfg.Runtime = tr.Runtime
+			if runtime != "" {
+				cfg.Runtime = runtime
+			}
+			cfg.Store = filepath.Dir(filepath.Dir(dir)) // store/<name>/<time>
+			if store != "" {
+				cfg.Store = store
+			}
+			cfg.Binary = "" // this executable: the recorded path may not exist here
+			if err := cfg.Validate(); err != nil {
+				return badInput(fmt.Errorf("%s: %w", filepath.Join(dir, harness.TestFile), err))
+			}
+			if tr.Version != harness.Version {
+				log.Warn("replaying a run recorded by another faultline version; schedules and workloads may differ",
+					zap.String("recorded", tr.Version), zap.String("this", harness.Version))
+			}
+			abs, _ := filepath.Abs(dir)
+			out, err := harness.Run(cmd.Context(), cfg, harness.RunOptions{
+				Log: log, Status: os.Stderr, StatusLive: term.IsTerminal(int(os.Stderr.Fd())),
+				CommandLine: os.Args, ReplayOf: abs,
+			})
+			if err != nil {
+				if errors.Is(err, harness.ErrUnavailable) {
+					return badInput(err)
+				}
+				return err
+			}
+			return finishRun(cmd, log, out)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&runtime, "runtime", "", "runtime (default: the one the recorded run used)")
+	f.StringVar(&store, "store", "", "directory that receives the run directory (default: the recorded run's store)")
+	return cmd
+}
