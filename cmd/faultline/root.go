@@ -52,6 +52,7 @@ func newRootCommand() *cobra.Command {
 		newCheckCommand(g),
 		newReportCommand(g),
 		newReplayCommand(g),
+		newCampaignCommand(g),
 		newTargetsCommand(g),
 		newNodeCommand(g),
 		newDoctorCommand(g),

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
@@ -42,12 +43,19 @@ func newRunCommand(g *globals) *cobra.Command {
 			return finishRun(cmd, log, out)
 		},
 	}
-	f := cmd.Flags()
+	bindRunFlags(cmd.Flags(), &cfg, &nemeses, &bugs)
+	return cmd
+}
+
+// bindRunFlags defines the flags of a test on f, bound to cfg, nemeses and
+// bugs (lists, split with splitList once parsed). 'run' and the tests of a
+// campaign file share them, so a campaign key is a run flag's name.
+func bindRunFlags(f *pflag.FlagSet, cfg *harness.Config, nemeses, bugs *[]string) {
 	f.StringVar(&cfg.Name, "name", "", "test name in the store (default: target-workload-nemeses)")
 	f.StringVar(&cfg.Target, "target", cfg.Target, "system under test (see 'faultline targets')")
 	f.StringVar(&cfg.Workload, "workload", cfg.Workload, "workload")
-	f.StringSliceVar(&nemeses, "nemesis", nil, "comma-separated nemeses, e.g. kill,pause (none: no faults)")
-	f.StringSliceVar(&bugs, "bug", nil, "seeded bug(s) to switch on in the target")
+	f.StringSliceVar(nemeses, "nemesis", nil, "comma-separated nemeses, e.g. kill,pause (none: no faults)")
+	f.StringSliceVar(bugs, "bug", nil, "seeded bug(s) to switch on in the target")
 	f.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of nodes")
 	f.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "client workers")
 	f.Float64Var(&cfg.Rate, "rate", cfg.Rate, "target operations per second, all workers together")
@@ -63,7 +71,6 @@ func newRunCommand(g *globals) *cobra.Command {
 	f.IntVar(&cfg.Port, "port", cfg.Port, "node port on runtimes where each node has its own address")
 	f.IntVar(&cfg.Keys, "keys", cfg.Keys, "keys in use at once")
 	f.IntVar(&cfg.OpsPerKey, "ops-per-key", cfg.OpsPerKey, "retire a key after this many operations (0: never)")
-	return cmd
 }
 
 // splitList splits comma lists inside repeated flags and drops empties.

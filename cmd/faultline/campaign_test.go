@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseCampaignExpandsTestsOverSeeds(t *testing.T) {
+	c, err := parseCampaign([]byte(campaignExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "nightly-raft" || len(c.Runs) != 5+5+2 {
+		t.Fatalf("campaign %q with %d runs, want nightly-raft with 12", c.Name, len(c.Runs))
+	}
+	crash, stale, clocks := c.Runs[0], c.Runs[5], c.Runs[11]
+	if crash.Test != "crashes" || crash.Expect != expectValid || crash.Config.Seed != 1 || c.Runs[4].Config.Seed != 5 ||
+		strings.Join(crash.Config.Nemeses, ",") != "kill,pause" || crash.Config.TimeLimit != time.Minute || crash.Config.Name != "crashes" {
+		t.Errorf("crashes run = %+v", crash)
+	}
+	if stale.Expect != expectAnomaly || strings.Join(stale.Config.Bugs, ",") != "stale-read" ||
+		strings.Join(stale.Config.Nemeses, ",") != "partition-leader" {
+		t.Errorf("stale-read run = %+v", stale)
+	}
+	if clocks.Config.Seed != 2 || strings.Join(clocks.Config.Nemeses, ",") != "clock-strobe,clock-jump" || clocks.Expect != expectValid {
+		t.Errorf("clocks run = %+v", clocks)
+	}
+}
+
+func TestParseCampaignErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct{ file, want string }{
+		{"tests: []", "tests: none"},
+		{"nmae: x\ntests: [{name: a}]", "nmae"},
+		{"tests: [{name: a, nodes: 0}]", "tests[0] (a): nodes"},
+		{"tests: [{name: a, nemeses: kill}]", "tests[0] (a): nemeses: not a 'faultline run' flag"},
+		{"tests: [{name: a, nemesis: [kill, explode]}]", `tests[0] (a): nemesis: explode: unknown nemesis`},
+		{"tests: [{name: a, time-limit: soon}]", "tests[0] (a): time-limit"},
+		{"tests: [{name: a, expect: maybe}]", `tests[0] (a): expect: "maybe"`},
+		{"tests: [{name: a}, {name: a}]", "tests[1] (a): name: used by two tests"},
+		{"tests: [{nemesis: kill}]", "tests[0]: name: missing"},
+		{"seeds: 5..1\ntests: [{name: a}]", "seeds"},
+		{"tests: [{name: a, seeds: [x]}]", "seeds"},
+		{"defaults: {name: x}\ntests: [{name: a}]", "defaults: name"},
+		{"defaults: {bug: no-such-bug}\ntests: [{name: a}]", "tests[0] (a): bug"},
+	} {
+		_, err := parseCampaign([]byte(tc.file))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.file, err, tc.want)
+		}
+	}
+}
+
+func TestCampaignRunsAndWritesJUnit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end campaign skipped in -short mode")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	// The correct build is valid, so the second test, which expects an
+	// anomaly from it, must be reported as not as expected.
+	os.WriteFile(file, []byte(`name: smoke
+defaults: {runtime: local, target: raft, nodes: 3, time-limit: 4s, nemesis: kill, nemesis-interval: 1s}
+tests:
+  - name: correct
+    seeds: 1
+  - name: expects-a-bug
+    expect: anomaly
+    seeds: [2]
+`), 0o644)
+	code, out := faultline(t, dir, "campaign", file, "--junit", "out/junit.xml")
+	t.Log(out)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (one run not as expected)", code)
+	}
+	if !strings.Contains(out, "[1/2] correct seed 1: valid (expected valid)") ||
+		!strings.Contains(out, "[2/2] expects-a-bug seed 2: NOT AS EXPECTED: valid (expected anomaly)") {
+		t.Errorf("progress lines missing")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "out", "junit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil || doc.Tests != 2 || doc.Failures != 1 {
+		t.Errorf("junit: %+v %v\n%s", doc, err, b)
+	}
+	if code, out := faultline(t, dir, "campaign", filepath.Join(dir, "missing.yaml")); code != exitBadInput {
+		t.Errorf("missing file: exit %d, want 254\n%s", code, out)
+	}
+}
