@@ -6,7 +6,9 @@ package harness
 
 import (
 	"fmt"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +44,19 @@ type Config struct {
 	Port      int `json:"port"`
 	Keys      int `json:"keys"`
 	OpsPerKey int `json:"ops_per_key"`
+	// Scenario is a scenario file (nemesis.ParseScenario) used instead of
+	// a generated schedule; Validate sets Nemeses to the ones it uses.
+	Scenario string `json:"scenario,omitempty"`
+}
+
+// ScenarioSteps reads and parses c.Scenario with c.Seed.
+func (c *Config) ScenarioSteps() ([]nemesis.Step, []byte, error) {
+	b, err := os.ReadFile(c.Scenario)
+	if err != nil {
+		return nil, nil, err
+	}
+	steps, err := nemesis.ParseScenario(b, c.Seed)
+	return steps, b, err
 }
 
 // DefaultConfig returns the defaults of DESIGN.md §8.
@@ -92,6 +107,20 @@ func (c *Config) Validate() error {
 	}
 	if _, err := workloads.New(c.Workload, workloads.Options{}); err != nil {
 		return &FieldError{"workload", c.Workload, err.Error()}
+	}
+	if c.Scenario != "" {
+		steps, _, err := c.ScenarioSteps()
+		if err != nil {
+			return &FieldError{"scenario", c.Scenario, err.Error()}
+		}
+		used := nemesis.ScenarioNemeses(steps)
+		if len(c.Nemeses) > 0 && !slices.Equal(c.Nemeses, used) {
+			return &FieldError{"nemesis", strings.Join(c.Nemeses, ","), "give --nemesis or --scenario, not both (the scenario names its nemeses)"}
+		}
+		c.Nemeses = used
+		if end := nemesis.ScenarioEnd(steps); end > c.TimeLimit {
+			return &FieldError{"scenario", c.Scenario, fmt.Sprintf("its last fault is healed at %v, after --time-limit %v", end, c.TimeLimit)}
+		}
 	}
 	known := nemesis.Names()
 	for _, n := range c.Nemeses {

@@ -71,3 +71,47 @@ func TestNewRunDirAndLatest(t *testing.T) {
 		t.Fatalf("latest -> %s (%v), want %s", target, err, b)
 	}
 }
+
+func TestValidateScenario(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "faults:\n  - {at: 1s, nemesis: kill, hold: 2s}\n  - {at: 5s, nemesis: pause, select: leader, hold: 1s}\n")
+	c := DefaultConfig()
+	c.Scenario = good
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Nemeses, ",") != "kill,pause" || c.Name != "raft-register-kill-pause" {
+		t.Errorf("nemeses %v, name %q: want them taken from the scenario", c.Nemeses, c.Name)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("validating twice (as replay does): %v", err)
+	}
+	for field, mutate := range map[string]func(*Config){
+		"scenario": func(c *Config) { c.Scenario = filepath.Join(dir, "missing.yaml") },
+		"nemesis":  func(c *Config) { c.Scenario, c.Nemeses = good, []string{"partition"} },
+	} {
+		c := DefaultConfig()
+		mutate(&c)
+		var fe *FieldError
+		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: want a FieldError naming it, got %v", field, err)
+		}
+	}
+	c = DefaultConfig()
+	c.Scenario, c.TimeLimit = good, 5*time.Second
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "after --time-limit 5s") {
+		t.Errorf("a scenario longer than the run: %v", err)
+	}
+	c = DefaultConfig()
+	c.Scenario = write("bad.yaml", "faults:\n  - {at: 1s, nemesis: kill, hold: 2s}\n  - {at: 2s, nemesis: meteor, hold: 1s}\n")
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "faults[1]: nemesis") {
+		t.Errorf("bad scenario: %v", err)
+	}
+}

@@ -200,10 +200,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	}
 	log.Info("cluster healthy", zap.Int("nodes", cfg.Nodes), zap.Duration("took", time.Since(t0).Round(time.Millisecond)))
 
-	steps, err := nemesis.Schedule(nemesis.ScheduleOptions{
-		Nemeses: cfg.Nemeses, Selects: selects, Interval: cfg.NemesisInterval,
-		Until: cfg.TimeLimit - cfg.NemesisInterval/2, Seed: cfg.Seed,
-	})
+	steps, err := r.faultSteps(selects)
 	if err != nil {
 		return out, err
 	}
@@ -409,7 +406,11 @@ func (r *run) runSchedule(workCtx context.Context, env nemesis.Env, nems map[str
 		}
 	}
 	for _, s := range steps {
-		if !sleep(s.Quiet) {
+		wait := s.Quiet
+		if s.At > 0 { // a scenario's fault: due at a test time, whatever the drift
+			wait = s.At - time.Duration(r.now())
+		}
+		if !sleep(max(wait, 0)) {
 			return
 		}
 		n := nems[s.Fault.Nemesis]
@@ -443,6 +444,26 @@ func (r *run) runSchedule(workCtx context.Context, env nemesis.Env, nems map[str
 			return
 		}
 	}
+}
+
+// faultSteps is the run's fault timeline: the scenario file's (kept in the
+// run directory as ScenarioFile), else one generated from the seed.
+func (r *run) faultSteps(selects map[string][]string) ([]nemesis.Step, error) {
+	cfg := r.cfg
+	if cfg.Scenario == "" {
+		return nemesis.Schedule(nemesis.ScheduleOptions{
+			Nemeses: cfg.Nemeses, Selects: selects, Interval: cfg.NemesisInterval,
+			Until: cfg.TimeLimit - cfg.NemesisInterval/2, Seed: cfg.Seed,
+		})
+	}
+	steps, b, err := cfg.ScenarioSteps()
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", cfg.Scenario, err)
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, ScenarioFile), b, 0o644); err != nil {
+		return nil, err
+	}
+	return steps, nil
 }
 
 func (r *run) recordHeal(name string, err error) {

@@ -26,6 +26,8 @@ const (
 	// RuntimeFile names the runtime and the per-run id of what it created
 	// (container, network and namespace names carry it).
 	RuntimeFile = "runtime.json"
+	// ScenarioFile is a copy of the scenario file a run used, if any.
+	ScenarioFile = "scenario.yaml"
 )
 
 // TestRecord is test.json: everything needed to reproduce a run.

@@ -9,7 +9,12 @@ import (
 // Step is one entry of a schedule: after Quiet with no fault, apply Fault and
 // hold it for Hold, then heal it. Steps run one after another, so every fault
 // is healed before the next begins.
+//
+// At, when positive, is the test time the fault is due (scenario files):
+// the runner then waits until At rather than for Quiet, so the time spent
+// applying and healing earlier faults does not push it later.
 type Step struct {
+	At    time.Duration `json:"at,omitempty"`
 	Quiet time.Duration `json:"quiet"`
 	Fault Fault         `json:"fault"`
 	Hold  time.Duration `json:"hold"`

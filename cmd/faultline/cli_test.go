@@ -239,3 +239,57 @@ func TestRunLocalKillPause(t *testing.T) {
 		t.Errorf("replay's test.json does not name the replayed run %s:\n%s", orig, tb)
 	}
 }
+
+func TestRunScenarioAppliesFaultsAtTheirTimes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run skipped in -short mode")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "incident.yaml"), []byte(`faults:
+  - at: 1s
+    nemesis: kill
+    select: leader
+    hold: 1500ms
+  - at: 3500ms
+    nemesis: pause
+    select: majority
+    hold: 1s
+`), 0o644)
+	code, out := faultline(t, dir, "run", "--runtime", "local", "--scenario", "incident.yaml", "--time-limit", "6s", "--seed", "4")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, out)
+	}
+	var sched []struct {
+		Fault struct {
+			Nemesis, Select string
+			Nodes           []string
+		} `json:"fault"`
+		Start, Healed int64
+		Applied       bool
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "store", "latest", "schedule.json"))
+	if err := json.Unmarshal(b, &sched); err != nil || len(sched) != 2 {
+		t.Fatalf("schedule.json: %v\n%s", err, b)
+	}
+	want := []struct {
+		nemesis, sel string
+		start, heal  float64
+		nodes        int
+	}{{"kill", "leader", 1, 2.5, 1}, {"pause", "majority", 3.5, 4.5, 2}}
+	for i, w := range want {
+		s := sched[i]
+		start, heal := float64(s.Start)/1e9, float64(s.Healed)/1e9
+		// A fault starts when its step comes due; applying and healing take a
+		// little time on a busy machine.
+		if s.Fault.Nemesis != w.nemesis || s.Fault.Select != w.sel || !s.Applied || len(s.Fault.Nodes) != w.nodes ||
+			start < w.start || start > w.start+0.5 || heal < w.heal || heal > w.heal+1 {
+			t.Errorf("fault %d = %+v (start %.2fs, healed %.2fs), want %+v", i, s, start, heal, w)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "store", "latest", "scenario.yaml")); err != nil {
+		t.Errorf("the run directory keeps no copy of the scenario: %v", err)
+	}
+	if code, out := faultline(t, dir, "run", "--runtime", "local", "--scenario", "incident.yaml", "--nemesis", "partition"); code != exitBadInput {
+		t.Errorf("--scenario with another --nemesis: exit %d, want 254\n%s", code, out)
+	}
+}

@@ -55,6 +55,10 @@ original's store); --runtime and --store change that. Exit codes are those of 'r
 				cfg.Store = store
 			}
 			cfg.Binary = "" // this executable: the recorded path may not exist here
+			if cfg.Scenario != "" {
+				// The run kept a copy: the original path may be gone or edited.
+				cfg.Scenario = filepath.Join(dir, harness.ScenarioFile)
+			}
 			if err := cfg.Validate(); err != nil {
 				return badInput(fmt.Errorf("%s: %w", filepath.Join(dir, harness.TestFile), err))
 			}

@@ -71,6 +71,7 @@ func bindRunFlags(f *pflag.FlagSet, cfg *harness.Config, nemeses, bugs *[]string
 	f.IntVar(&cfg.Port, "port", cfg.Port, "node port on runtimes where each node has its own address")
 	f.IntVar(&cfg.Keys, "keys", cfg.Keys, "keys in use at once")
 	f.IntVar(&cfg.OpsPerKey, "ops-per-key", cfg.OpsPerKey, "retire a key after this many operations (0: never)")
+	f.StringVar(&cfg.Scenario, "scenario", "", "scenario file (YAML) of faults at given test times, used instead of a generated schedule, e.g. faults: [{at: 5s, nemesis: kill, select: leader, hold: 3s}]")
 }
 
 // splitList splits comma lists inside repeated flags and drops empties.

@@ -1,0 +1,76 @@
+package nemesis
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseScenarioTurnsTimesIntoSteps(t *testing.T) {
+	file := `
+faults:
+  - at: 5s
+    nemesis: partition-leader
+    hold: 10s
+  - at: 20s
+    nemesis: kill
+    select: all
+    hold: 3s
+  - at: 23s
+    nemesis: loss
+    params: {p: 0.3}
+    seed: 42
+    hold: 1500ms
+`
+	steps, err := ParseScenario([]byte(file), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 3 {
+		t.Fatalf("%d steps, want 3", len(steps))
+	}
+	want := []struct {
+		quiet, hold time.Duration
+		nemesis     string
+	}{{5 * time.Second, 10 * time.Second, "partition-leader"}, {5 * time.Second, 3 * time.Second, "kill"}, {0, 1500 * time.Millisecond, "loss"}}
+	for i, w := range want {
+		if s := steps[i]; s.Quiet != w.quiet || s.Hold != w.hold || s.Fault.Nemesis != w.nemesis {
+			t.Errorf("step %d = %+v, want %+v", i, s, w)
+		}
+	}
+	if steps[2].Fault.Seed != 42 || steps[2].Fault.Params["p"] != 0.3 || steps[1].Fault.Select != "all" {
+		t.Errorf("fault fields lost: %+v", steps)
+	}
+	again, _ := ParseScenario([]byte(file), 7)
+	other, _ := ParseScenario([]byte(file), 8)
+	if !reflect.DeepEqual(steps, again) || steps[0].Fault.Seed == other[0].Fault.Seed {
+		t.Error("fault seeds are not a function of the run seed")
+	}
+	if ScenarioEnd(steps) != 24500*time.Millisecond || strings.Join(ScenarioNemeses(steps), ",") != "partition-leader,kill,loss" {
+		t.Errorf("end %v, nemeses %v", ScenarioEnd(steps), ScenarioNemeses(steps))
+	}
+}
+
+func TestParseScenarioErrorsNameTheFault(t *testing.T) {
+	for _, tc := range []struct{ file, want string }{
+		{"faults: []", "faults: none"},
+		{"fault: []", "field fault not found"},
+		{"faults: [{at: 1s, hold: 1s}]", "faults[0]: nemesis: missing"},
+		{"faults: [{at: 1s, nemesis: explode, hold: 1s}]", `faults[0]: nemesis: unknown nemesis "explode"`},
+		{"faults: [{at: 1s, nemesis: kill}]", "faults[0]: hold"},
+		{"faults: [{at: soon, nemesis: kill, hold: 1s}]", "not a scenario file"},
+		{"faults: [{at: 5s, nemesis: kill, hold: 5s}, {at: 8s, nemesis: pause, hold: 1s}]", "faults[1]: at: 8s is before the previous fault is healed (10s)"},
+		{"faults: [{at: 1s, nemesis: kill, select: halves, hold: 1s}]", `faults[0]: select: "halves": kill takes one, leader`},
+		{"faults: [{at: 1s, nemesis: partition-leader, select: one, hold: 1s}]", "takes no selection"},
+		{"faults: [{at: 1s, nemesis: kill, hold: 1s, colour: red}]", "colour"},
+	} {
+		_, err := ParseScenario([]byte(tc.file), 1)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.file, err, tc.want)
+		}
+	}
+	if _, err := ParseScenario([]byte("faults: [{at: 1s, nemesis: partition, select: ring, hold: 1s}]"), 1); err != nil {
+		t.Errorf("partition shapes are selections: %v", err)
+	}
+}
