@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +76,7 @@ type run struct {
 	start  time.Time
 
 	ok, fail, info, nem atomic.Int64
-	currentFault        atomic.Value // string
+	activeFaults        sync.Map // nemesis name → "name [nodes]" while its fault is on
 
 	mu       sync.Mutex
 	schedule []ScheduleEntry
@@ -121,7 +123,6 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		return nil, err
 	}
 	r := &run{cfg: cfg, opts: opts, log: log, dir: dir, target: target, gen: gen}
-	r.currentFault.Store("")
 	out = &Outcome{Dir: dir}
 
 	rec, err := history.NewRecorder(filepath.Join(dir, HistoryFile))
@@ -226,7 +227,11 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	go func() {
 		defer wg.Done()
 		defer r.recoverTo(errc, stopWork)
-		r.runSchedule(workCtx, env, nems, steps)
+		if r.cfg.Scenario != "" {
+			r.runScenario(workCtx, env, nems, steps)
+		} else {
+			r.runSchedule(workCtx, env, nems, steps)
+		}
 	}()
 	progressDone := make(chan struct{})
 	go r.progress(workCtx, progressDone)
@@ -394,6 +399,26 @@ func (r *run) invoke(ctx context.Context, client targets.Client, p history.Proce
 	return done
 }
 
+// runScenario runs a scenario's steps: each nemesis's faults one after
+// another at their test times, different nemeses' faults concurrently (a
+// scenario may overlap them; nemesis.ParseScenario has checked that a
+// nemesis's own faults do not overlap).
+func (r *run) runScenario(workCtx context.Context, env nemesis.Env, nems map[string]nemesis.Nemesis, steps []nemesis.Step) {
+	byNemesis := map[string][]nemesis.Step{}
+	for _, s := range steps {
+		byNemesis[s.Fault.Nemesis] = append(byNemesis[s.Fault.Nemesis], s)
+	}
+	var wg sync.WaitGroup
+	for _, own := range byNemesis {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.runSchedule(workCtx, env, nems, own)
+		}()
+	}
+	wg.Wait()
+}
+
 // runSchedule applies the schedule's faults one after another until workCtx
 // ends; each fault is healed before the next quiet period.
 func (r *run) runSchedule(workCtx context.Context, env nemesis.Env, nems map[string]nemesis.Nemesis, steps []nemesis.Step) {
@@ -426,7 +451,7 @@ func (r *run) runSchedule(workCtx context.Context, env nemesis.Env, nems map[str
 			r.log.Warn("fault not applied", zap.String("nemesis", s.Fault.Nemesis), zap.Error(err))
 		} else {
 			r.log.Debug("fault", zap.String("nemesis", s.Fault.Nemesis), zap.Strings("nodes", applied.Nodes))
-			r.currentFault.Store(fmt.Sprintf("%s %v", s.Fault.Nemesis, applied.Nodes))
+			r.activeFaults.Store(s.Fault.Nemesis, fmt.Sprintf("%s %v", s.Fault.Nemesis, applied.Nodes))
 		}
 		r.record(op)
 		r.nem.Add(1)
@@ -436,8 +461,7 @@ func (r *run) runSchedule(workCtx context.Context, env nemesis.Env, nems map[str
 		cancel()
 		entry.Healed = r.now()
 		r.recordHeal(s.Fault.Nemesis, herr)
-		r.currentFault.Store("")
-		r.mu.Lock()
+			r.mu.Lock()
 		r.schedule = append(r.schedule, entry)
 		r.mu.Unlock()
 		if workCtx.Err() != nil {
@@ -546,7 +570,13 @@ func (r *run) progress(workCtx context.Context, done chan<- struct{}) {
 		case <-t.C:
 		}
 		el := time.Since(r.start).Truncate(time.Second)
-		fault, _ := r.currentFault.Load().(string)
+		var active []string
+		r.activeFaults.Range(func(_, v any) bool {
+			active = append(active, v.(string))
+			return true
+		})
+		sort.Strings(active)
+		fault := strings.Join(active, ", ")
 		if r.opts.StatusLive && r.opts.Status != nil {
 			fmt.Fprintf(r.opts.Status, "\r\033[K[%v/%v] ok %d  fail %d  info %d  faults %d  %s",
 				el, r.cfg.TimeLimit, r.ok.Load(), r.fail.Load(), r.info.Load(), r.nem.Load(), fault)

@@ -34,10 +34,10 @@ type scenarioFile struct {
 //	  - at: 5s                 # test time the fault starts
 //	    nemesis: partition-leader
 //	    hold: 10s              # healed at 15s
-//	  - at: 20s
-//	    nemesis: kill
-//	    select: majority       # one of the nemesis's selections (default: its own)
-//	    hold: 3s
+//	  - at: 8s                 # faults of different nemeses may overlap
+//	    nemesis: clock-strobe
+//	    select: leader         # one of the nemesis's selections (default: its own)
+//	    hold: 4s
 //	  - at: 30s
 //	    nemesis: loss
 //	    select: all
@@ -45,9 +45,13 @@ type scenarioFile struct {
 //	    seed: 42               # optional: the fault's own seed
 //	    hold: 5s
 //
-// Faults run one at a time: each must start after the previous one is
-// healed. A fault without a seed gets one drawn from seed, so the same file
-// and seed give the same schedule. Errors name the fault and field.
+// Faults are listed in time order. Faults of one nemesis run one at a
+// time; faults of different nemeses may overlap, except that a fault that
+// restarts nodes (kill, disk-lose-unsynced, disk-eio) may not overlap one
+// whose state lives in the node process (clock-*, msg-*, disk-eio): the
+// restart would silently drop it. A fault without a seed gets one drawn
+// from seed, so the same file and seed give the same schedule. Errors name
+// the fault and field.
 func ParseScenario(b []byte, seed int64) ([]Step, error) {
 	var f scenarioFile
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -61,7 +65,7 @@ func ParseScenario(b []byte, seed int64) ([]Step, error) {
 	r := rand.New(rand.NewSource(seed))
 	known := Names()
 	var steps []Step
-	var free time.Duration // when the previous fault is healed
+	free := map[string]time.Duration{} // nemesis → when its last fault is healed
 	for i, sf := range f.Faults {
 		where := fmt.Sprintf("faults[%d]", i)
 		fseed := r.Int63()
@@ -73,19 +77,44 @@ func ParseScenario(b []byte, seed int64) ([]Step, error) {
 			return nil, fmt.Errorf("%s: nemesis: missing", where)
 		case !slices.Contains(known, sf.Nemesis):
 			return nil, fmt.Errorf("%s: nemesis: unknown nemesis %q (known: %s)", where, sf.Nemesis, strings.Join(known, ", "))
-		case sf.At < free:
-			return nil, fmt.Errorf("%s: at: %v is before the previous fault is healed (%v); faults run one at a time", where, sf.At, free)
+		case sf.At < 0:
+			return nil, fmt.Errorf("%s: at: must not be negative", where)
+		case i > 0 && sf.At < f.Faults[i-1].At:
+			return nil, fmt.Errorf("%s: at: %v is before the previous fault's %v; list faults in time order", where, sf.At, f.Faults[i-1].At)
+		case sf.At < free[sf.Nemesis]:
+			return nil, fmt.Errorf("%s: at: %v is before the previous %s fault is healed (%v); a nemesis runs one fault at a time",
+				where, sf.At, sf.Nemesis, free[sf.Nemesis])
 		case sf.Hold <= 0:
 			return nil, fmt.Errorf("%s: hold: must be positive, e.g. 5s", where)
 		}
 		if err := checkSelect(sf.Nemesis, sf.Select); err != nil {
 			return nil, fmt.Errorf("%s: select: %w", where, err)
 		}
-		steps = append(steps, Step{At: sf.At, Quiet: sf.At - free, Hold: sf.Hold,
+		for j, other := range f.Faults[:i] {
+			if other.At+other.Hold <= sf.At || other.Nemesis == sf.Nemesis {
+				continue
+			}
+			if (restartsNodes(sf.Nemesis) && lostOnRestart(other.Nemesis)) || (restartsNodes(other.Nemesis) && lostOnRestart(sf.Nemesis)) {
+				return nil, fmt.Errorf("%s: at: %s at %v overlaps faults[%d] (%s until %v): a node restart drops faults that live in the node process, so these may not overlap",
+					where, sf.Nemesis, sf.At, j, other.Nemesis, other.At+other.Hold)
+			}
+		}
+		steps = append(steps, Step{At: sf.At, Quiet: sf.At - free[sf.Nemesis], Hold: sf.Hold,
 			Fault: Fault{Nemesis: sf.Nemesis, Select: sf.Select, Seed: fseed, Params: sf.Params}})
-		free = sf.At + sf.Hold
+		free[sf.Nemesis] = sf.At + sf.Hold
 	}
 	return steps, nil
+}
+
+// restartsNodes reports whether the nemesis's faults restart node processes.
+func restartsNodes(name string) bool {
+	return name == "kill" || name == "disk-lose-unsynced" || name == "disk-eio"
+}
+
+// lostOnRestart reports whether the nemesis's fault state lives in the node
+// process (the seams), so that a restart of the node drops it.
+func lostOnRestart(name string) bool {
+	return strings.HasPrefix(name, "clock-") || strings.HasPrefix(name, "msg-") || name == "disk-eio"
 }
 
 // ScenarioNemeses lists the nemeses steps use, in order of first use.
@@ -99,11 +128,12 @@ func ScenarioNemeses(steps []Step) []string {
 	return out
 }
 
-// ScenarioEnd is when the last step of steps is healed (test time).
+// ScenarioEnd is when the last fault of a scenario's steps is healed (test
+// time).
 func ScenarioEnd(steps []Step) time.Duration {
 	var end time.Duration
 	for _, s := range steps {
-		end += s.Quiet + s.Hold
+		end = max(end, s.At+s.Hold)
 	}
 	return end
 }

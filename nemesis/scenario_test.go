@@ -31,11 +31,11 @@ faults:
 		t.Fatalf("%d steps, want 3", len(steps))
 	}
 	want := []struct {
-		quiet, hold time.Duration
-		nemesis     string
-	}{{5 * time.Second, 10 * time.Second, "partition-leader"}, {5 * time.Second, 3 * time.Second, "kill"}, {0, 1500 * time.Millisecond, "loss"}}
+		at, hold time.Duration
+		nemesis  string
+	}{{5 * time.Second, 10 * time.Second, "partition-leader"}, {20 * time.Second, 3 * time.Second, "kill"}, {23 * time.Second, 1500 * time.Millisecond, "loss"}}
 	for i, w := range want {
-		if s := steps[i]; s.Quiet != w.quiet || s.Hold != w.hold || s.Fault.Nemesis != w.nemesis {
+		if s := steps[i]; s.At != w.at || s.Hold != w.hold || s.Fault.Nemesis != w.nemesis {
 			t.Errorf("step %d = %+v, want %+v", i, s, w)
 		}
 	}
@@ -60,7 +60,10 @@ func TestParseScenarioErrorsNameTheFault(t *testing.T) {
 		{"faults: [{at: 1s, nemesis: explode, hold: 1s}]", `faults[0]: nemesis: unknown nemesis "explode"`},
 		{"faults: [{at: 1s, nemesis: kill}]", "faults[0]: hold"},
 		{"faults: [{at: soon, nemesis: kill, hold: 1s}]", "not a scenario file"},
-		{"faults: [{at: 5s, nemesis: kill, hold: 5s}, {at: 8s, nemesis: pause, hold: 1s}]", "faults[1]: at: 8s is before the previous fault is healed (10s)"},
+		{"faults: [{at: 5s, nemesis: kill, hold: 5s}, {at: 8s, nemesis: kill, hold: 1s}]", "faults[1]: at: 8s is before the previous kill fault is healed (10s)"},
+		{"faults: [{at: 5s, nemesis: kill, hold: 5s}, {at: 4s, nemesis: pause, hold: 1s}]", "faults[1]: at: 4s is before the previous fault's 5s"},
+		{"faults: [{at: 5s, nemesis: clock-strobe, hold: 5s}, {at: 8s, nemesis: kill, hold: 1s}]", "faults[1]: at: kill at 8s overlaps faults[0] (clock-strobe until 10s)"},
+		{"faults: [{at: 5s, nemesis: kill, hold: 5s}, {at: 6s, nemesis: msg-delay, hold: 1s}]", "overlaps faults[0] (kill until 10s)"},
 		{"faults: [{at: 1s, nemesis: kill, select: halves, hold: 1s}]", `faults[0]: select: "halves": kill takes one, leader`},
 		{"faults: [{at: 1s, nemesis: partition-leader, select: one, hold: 1s}]", "takes no selection"},
 		{"faults: [{at: 1s, nemesis: kill, hold: 1s, colour: red}]", "colour"},
@@ -72,5 +75,17 @@ func TestParseScenarioErrorsNameTheFault(t *testing.T) {
 	}
 	if _, err := ParseScenario([]byte("faults: [{at: 1s, nemesis: partition, select: ring, hold: 1s}]"), 1); err != nil {
 		t.Errorf("partition shapes are selections: %v", err)
+	}
+	// Different nemeses may overlap, unless a restart would drop the other.
+	overlap := "faults: [{at: 1s, nemesis: partition-leader, hold: 10s}, {at: 2s, nemesis: clock-strobe, hold: 3s}, {at: 3s, nemesis: kill, hold: 1s}]"
+	if _, err := ParseScenario([]byte(overlap), 1); err == nil || !strings.Contains(err.Error(), "faults[2]") {
+		t.Errorf("kill during clock-strobe: %v", err)
+	}
+	steps, err := ParseScenario([]byte("faults: [{at: 1s, nemesis: partition-leader, hold: 10s}, {at: 2s, nemesis: clock-strobe, hold: 3s}, {at: 6s, nemesis: kill, hold: 1s}]"), 1)
+	if err != nil {
+		t.Fatalf("overlapping partition and clock faults: %v", err)
+	}
+	if ScenarioEnd(steps) != 11*time.Second || steps[2].Quiet != 6*time.Second {
+		t.Errorf("end %v, steps %+v", ScenarioEnd(steps), steps)
 	}
 }
