@@ -30,7 +30,7 @@ type memCluster struct {
 	// msgs are the nodes' message shims, kept across restarts as the
 	// harness's rules are in a real run (no rules until a test sets some).
 	msgs map[string]*seam.Messages
-	sink   *logSink
+	sink *logSink
 
 	mu   sync.Mutex
 	live map[string]*memNode
