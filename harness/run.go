@@ -461,6 +461,7 @@ func (r *run) runSchedule(workCtx context.Context, env nemesis.Env, nems map[str
 		cancel()
 		entry.Healed = r.now()
 		r.recordHeal(s.Fault.Nemesis, herr)
+		r.activeFaults.Delete(s.Fault.Nemesis)
 		r.mu.Lock()
 		r.schedule = append(r.schedule, entry)
 		r.mu.Unlock()
