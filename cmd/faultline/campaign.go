@@ -49,7 +49,7 @@ verdict with what the test expects: "valid" (the default), "anomaly" (the defaul
 with a seeded bug: the bug must be caught) or "any".
 
 Keys of 'defaults' and of each test are 'faultline run' flags, by name; lists may be YAML
-lists or comma-separated. Runs go to --store (default: the file's 'store', else "store").
+lists or comma-separated; a relative 'scenario' path is relative to the campaign file. Runs go to --store (default: the file's 'store', else "store").
 
 Exit codes: 0 every run as expected; 1 some run not as expected (an anomaly where valid was
 expected, or a seeded bug not caught); 2 none of those but some verdict unknown or the
@@ -156,14 +156,16 @@ func loadCampaign(path string) (campaign, error) {
 	if err != nil {
 		return campaign{}, err
 	}
-	c, err := parseCampaign(b)
+	c, err := parseCampaign(b, filepath.Dir(path))
 	if err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }
 
-func parseCampaign(b []byte) (campaign, error) {
+// parseCampaign parses a campaign file; relative scenario paths in it are
+// relative to baseDir, the file's directory.
+func parseCampaign(b []byte, baseDir string) (campaign, error) {
 	var f campaignFile
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -206,6 +208,9 @@ func parseCampaign(b []byte) (campaign, error) {
 			return c, fmt.Errorf("%s: %w", where, err)
 		}
 		cfg.Nemeses, cfg.Bugs = splitList(nemeses), splitList(bugs)
+		if cfg.Scenario != "" && !filepath.IsAbs(cfg.Scenario) {
+			cfg.Scenario = filepath.Join(baseDir, cfg.Scenario)
+		}
 		expect := t.Expect
 		switch {
 		case expect == "" && len(cfg.Bugs) > 0:

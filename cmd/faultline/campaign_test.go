@@ -10,7 +10,7 @@ import (
 )
 
 func TestParseCampaignExpandsTestsOverSeeds(t *testing.T) {
-	c, err := parseCampaign([]byte(campaignExample))
+	c, err := parseCampaign([]byte(campaignExample), ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +47,22 @@ func TestParseCampaignErrorsNameTheField(t *testing.T) {
 		{"defaults: {name: x}\ntests: [{name: a}]", "defaults: name"},
 		{"defaults: {bug: no-such-bug}\ntests: [{name: a}]", "tests[0] (a): bug"},
 	} {
-		_, err := parseCampaign([]byte(tc.file))
+		_, err := parseCampaign([]byte(tc.file), ".")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want one containing %q", tc.file, err, tc.want)
 		}
+	}
+}
+
+func TestParseCampaignScenarioIsRelativeToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "s.yaml"), []byte("faults: [{at: 1s, nemesis: kill, hold: 1s}]\n"), 0o644)
+	c, err := parseCampaign([]byte("tests: [{name: a, scenario: s.yaml}]"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Runs[0].Config; got.Scenario != filepath.Join(dir, "s.yaml") || strings.Join(got.Nemeses, ",") != "kill" {
+		t.Errorf("scenario %q, nemeses %v", got.Scenario, got.Nemeses)
 	}
 }
 
