@@ -1,6 +1,8 @@
 package nemesis
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -87,5 +89,22 @@ func TestParseScenarioErrorsNameTheFault(t *testing.T) {
 	}
 	if ScenarioEnd(steps) != 11*time.Second || steps[2].Quiet != 6*time.Second {
 		t.Errorf("end %v, steps %+v", ScenarioEnd(steps), steps)
+	}
+}
+
+// The scenarios shipped in docs/ stay valid.
+func TestDocsScenariosParse(t *testing.T) {
+	files, err := filepath.Glob("../docs/scenarios/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenarios found in docs/scenarios: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseScenario(b, 1); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }
