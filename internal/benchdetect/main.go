@@ -44,10 +44,20 @@ import (
 	"github.com/faultline-io/faultline/nemesis"
 )
 
-// benchCase is one row: a bug (empty: the correct build) and its nemeses.
+// benchCase is one row: a bug (empty: the correct build) and its nemeses,
+// or a scenario file (docs/scenarios) instead of a generated schedule.
 type benchCase struct {
-	Bug     string
-	Nemeses []string
+	Bug      string
+	Nemeses  []string
+	Scenario string // path relative to the repository root
+}
+
+// faults describes the row's faults for the table.
+func (c benchCase) faults() string {
+	if c.Scenario != "" {
+		return "scenario " + filepath.Base(c.Scenario)
+	}
+	return strings.Join(c.Nemeses, ",")
 }
 
 // name is the build: the bug, or "correct".
@@ -62,6 +72,9 @@ func (c benchCase) key() string {
 	b := c.Bug
 	if b == "" {
 		b = "correct"
+	}
+	if c.Scenario != "" {
+		return b + "__scenario-" + strings.TrimSuffix(filepath.Base(c.Scenario), ".yaml")
 	}
 	return b + "__" + strings.Join(c.Nemeses, "+")
 }
@@ -78,11 +91,11 @@ func (c benchCase) needsNetNS() bool {
 // bugCases are the Raft seeded bugs with the nemeses that should expose
 // them.
 var bugCases = []benchCase{
-	{"ack-before-commit", []string{"kill"}},
-	{"stale-read", []string{"partition-leader"}},
-	{"lease-read", []string{"clock-strobe", "partition-leader"}},
-	{"no-fsync", []string{"disk-lose-unsynced"}},
-	{"forget-vote", []string{"partition-leader", "kill"}},
+	{Bug: "ack-before-commit", Nemeses: []string{"kill"}},
+	{Bug: "stale-read", Nemeses: []string{"partition-leader"}},
+	{Bug: "lease-read", Nemeses: []string{"clock-strobe", "partition-leader"}},
+	{Bug: "no-fsync", Nemeses: []string{"disk-lose-unsynced"}},
+	{Bug: "forget-vote", Nemeses: []string{"partition-leader", "kill"}},
 }
 
 // allCases returns the rows: every bug with its paired nemeses, then the
@@ -103,7 +116,17 @@ func allCases(nemeses []string) []benchCase {
 	for _, n := range nemeses {
 		add([]string{n})
 	}
+	for _, c := range scenarioCases {
+		cases = append(cases, c, benchCase{Nemeses: c.Nemeses, Scenario: c.Scenario})
+	}
 	return cases
+}
+
+// scenarioCases are bugs with a scenario written to expose them fast
+// (docs/scenarios); Nemeses lists what the scenario uses.
+var scenarioCases = []benchCase{
+	{Bug: "lease-read", Nemeses: []string{"clock-strobe", "partition-leader"}, Scenario: "docs/scenarios/lease-read.yaml"},
+	{Bug: "no-fsync", Nemeses: []string{"disk-lose-unsynced"}, Scenario: "docs/scenarios/no-fsync.yaml"},
 }
 
 // runResult is the outcome of one run.
@@ -195,7 +218,7 @@ func main() {
 					out[i] = &res
 					done++
 					fmt.Fprintf(os.Stderr, "benchdetect: [%d/%d] %-18s %-36s seed %3d → exit %d first anomaly %s %s\n",
-						done, len(jobs), j.c.name(), strings.Join(j.c.Nemeses, ","), j.seed, res.Exit, fmtSecs(res.FirstAnomaly), res.Err)
+						done, len(jobs), j.c.name(), j.c.faults(), j.seed, res.Exit, fmtSecs(res.FirstAnomaly), res.Err)
 					mu.Unlock()
 				}
 			}()
@@ -264,8 +287,14 @@ func runOne(ctx context.Context, bin, runtime, store string, c benchCase, seed i
 		return runResult{Exit: -1, FirstAnomaly: -1, Err: err.Error()}
 	}
 	args := []string{"run", "--runtime", runtime, "--target", "raft", "--workload", "register",
-		"--nemesis", strings.Join(c.Nemeses, ","), "--nodes", "3", "--time-limit", dur.String(),
+		"--nodes", "3", "--time-limit", dur.String(),
 		"--seed", strconv.FormatInt(seed, 10), "--store", filepath.Join(dir, "store")}
+	if c.Scenario != "" {
+		abs, _ := filepath.Abs(c.Scenario)
+		args = append(args, "--scenario", abs)
+	} else {
+		args = append(args, "--nemesis", strings.Join(c.Nemeses, ","))
+	}
 	if c.Bug != "" {
 		args = append(args, "--bug", c.Bug)
 	}
@@ -353,7 +382,7 @@ func render(cases []benchCase, results map[string][]runResult, skipped map[strin
 	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|")
 	for _, c := range cases {
 		name := c.name()
-		nem := strings.Join(c.Nemeses, ",")
+		nem := c.faults()
 		if why, ok := skipped[c.key()]; ok {
 			fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | |\n", name, nem, why)
 			continue

@@ -47,15 +47,16 @@ func TestAllCasesCoverEveryNemesisOnce(t *testing.T) {
 	var correct []string
 	for _, c := range cases {
 		if c.Bug == "" {
-			correct = append(correct, strings.Join(c.Nemeses, ","))
+			correct = append(correct, c.faults())
 		}
 	}
 	got := strings.Join(correct, " ")
-	want := "kill partition-leader clock-strobe,partition-leader disk-lose-unsynced partition-leader,kill pause clock-strobe"
+	want := "kill partition-leader clock-strobe,partition-leader disk-lose-unsynced partition-leader,kill pause clock-strobe" +
+		" scenario lease-read.yaml scenario no-fsync.yaml"
 	if got != want {
 		t.Errorf("correct rows = %q, want %q", got, want)
 	}
-	if len(cases) != len(bugCases)+7 {
-		t.Errorf("%d rows, want %d", len(cases), len(bugCases)+7)
+	if len(cases) != len(bugCases)+7+2*len(scenarioCases) {
+		t.Errorf("%d rows, want %d", len(cases), len(bugCases)+7+2*len(scenarioCases))
 	}
 }
