@@ -30,7 +30,7 @@ e.g. for a run directory copied from another machine. Exits 0 when the report is
 			if err != nil {
 				return badInput(err)
 			}
-			if !st.IsDir() {
+			if _, err := os.Stat(filepath.Join(dir, harness.HistoryFile)); !st.IsDir() || err != nil {
 				return badInputf("%s: not a run directory (want the directory that holds %s)", dir, harness.HistoryFile)
 			}
 			path, err := report.WriteDir(dir)
