@@ -99,14 +99,20 @@ func (c *localCluster) Teardown(ctx context.Context) error {
 }
 
 type localNode struct {
+	StartHooks
 	id, addr string
 	proc     *Process
 }
 
-func (n *localNode) ID() string                       { return n.id }
-func (n *localNode) Addr() string                     { return n.addr }
-func (n *localNode) Kill(ctx context.Context) error   { return n.proc.Kill(ctx) }
-func (n *localNode) Start(ctx context.Context) error  { return n.proc.Start(ctx) }
+func (n *localNode) ID() string                     { return n.id }
+func (n *localNode) Addr() string                   { return n.addr }
+func (n *localNode) Kill(ctx context.Context) error { return n.proc.Kill(ctx) }
+func (n *localNode) Start(ctx context.Context) error {
+	if err := n.proc.Start(ctx); err != nil {
+		return err
+	}
+	return n.RunStartHooks(ctx, n)
+}
 func (n *localNode) Pause(ctx context.Context) error  { return n.proc.Pause(ctx) }
 func (n *localNode) Resume(ctx context.Context) error { return n.proc.Resume(ctx) }
 func (n *localNode) NetNS() (netns.NsHandle, error)   { return netns.None(), ErrUnsupported }

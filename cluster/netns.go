@@ -474,14 +474,20 @@ func (c *netnsCluster) Teardown(ctx context.Context) error {
 
 // netnsNode is one node of the netns runtime.
 type netnsNode struct {
+	StartHooks
 	id, addr, nsName string
 	proc             *Process
 }
 
-func (n *netnsNode) ID() string                       { return n.id }
-func (n *netnsNode) Addr() string                     { return n.addr }
-func (n *netnsNode) Kill(ctx context.Context) error   { return n.proc.Kill(ctx) }
-func (n *netnsNode) Start(ctx context.Context) error  { return n.proc.Start(ctx) }
+func (n *netnsNode) ID() string                     { return n.id }
+func (n *netnsNode) Addr() string                   { return n.addr }
+func (n *netnsNode) Kill(ctx context.Context) error { return n.proc.Kill(ctx) }
+func (n *netnsNode) Start(ctx context.Context) error {
+	if err := n.proc.Start(ctx); err != nil {
+		return err
+	}
+	return n.RunStartHooks(ctx, n)
+}
 func (n *netnsNode) Pause(ctx context.Context) error  { return n.proc.Pause(ctx) }
 func (n *netnsNode) Resume(ctx context.Context) error { return n.proc.Resume(ctx) }
 

@@ -20,7 +20,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -348,9 +347,10 @@ type node struct {
 	id, addr, name, cid string
 	logPath             string
 
+	cluster.StartHooks // re-apply faults a new container lost
+
 	mu      sync.Mutex
 	logDone chan struct{} // closed when the current log stream ended
-	hooks   map[string]cluster.StartHook
 }
 
 func (n *node) ID() string   { return n.id }
@@ -442,7 +442,7 @@ func (n *node) Start(ctx context.Context) error {
 	if err := n.waitForwarding(ctx); err != nil {
 		return err
 	}
-	return n.runHooks(ctx)
+	return n.RunStartHooks(ctx, n)
 }
 
 // waitForwarding waits until the host-side bridge port of the container's
@@ -607,41 +607,6 @@ func (n *node) NetNS() (netns.NsHandle, error) {
 		return netns.None(), fmt.Errorf("open network namespace of %s (pid %d): %w", n.name, st.Pid, err)
 	}
 	return ns, nil
-}
-
-// SetStartHook implements cluster.StartHooker.
-func (n *node) SetStartHook(key string, hook cluster.StartHook) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if hook == nil {
-		delete(n.hooks, key)
-		return
-	}
-	if n.hooks == nil {
-		n.hooks = map[string]cluster.StartHook{}
-	}
-	n.hooks[key] = hook
-}
-
-func (n *node) runHooks(ctx context.Context) error {
-	n.mu.Lock()
-	keys := make([]string, 0, len(n.hooks))
-	for k := range n.hooks {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	hooks := make([]cluster.StartHook, len(keys))
-	for i, k := range keys {
-		hooks[i] = n.hooks[k]
-	}
-	n.mu.Unlock()
-	var errs []error
-	for i, h := range hooks {
-		if err := h(ctx, n); err != nil {
-			errs = append(errs, fmt.Errorf("%s started, but start hook %s failed: %w", n.name, keys[i], err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // remove unpauses and force-removes the container and waits for its log.

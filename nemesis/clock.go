@@ -99,6 +99,13 @@ func (n *clockNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, err
 			continue
 		}
 		applied[id] = ClockApplied{Request: reqs[id], State: st, Skew: st.Skew.String()}
+		if n.kind != seam.ClockReset {
+			req := reqs[id]
+			reapplyOnStart(env.Cluster, id, n.name, func(ctx context.Context, ac *seam.AdminClient) error {
+				_, err := ac.Clock(ctx, req)
+				return err
+			})
+		}
 	}
 	f.Params = withParam(f.Params, "clocks", applied)
 	f.Note = "clock seam of the bundled nodes (admin endpoint): only time the node reads through the seam is skewed; " +
@@ -163,6 +170,7 @@ func (n *clockNemesis) request(params map[string]any, r *rand.Rand) (seam.ClockR
 // nothing to undo.
 func (n *clockNemesis) Heal(ctx context.Context, env Env) error {
 	return n.affected.heal(ctx, env.Cluster, n.name, func(ctx context.Context, node cluster.Node) error {
+		forgetOnStart(node, n.name)
 		_, err := seam.NewAdminClient(node.Addr()).Clock(ctx, seam.ClockRequest{Op: seam.ClockReset})
 		return err
 	})

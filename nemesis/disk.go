@@ -33,7 +33,8 @@ const DefaultLoseUnsyncedWindow = time.Second
 
 type loseUnsyncedNemesis struct{ affected affectedSet }
 
-func (*loseUnsyncedNemesis) Name() string      { return "disk-lose-unsynced" }
+func (*loseUnsyncedNemesis) Name() string { return "disk-lose-unsynced" }
+
 // Selects are all, a majority or the leader. Lost unsynced writes of one
 // follower are repaired from the others; what loses acknowledged data in a
 // system that fsyncs late is correlated loss (a rack's power), so generated

@@ -150,9 +150,15 @@ func (n *msgNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, error
 	var errs []string
 	for i, id := range touched {
 		n.affected.add(id)
-		if _, err := clients[id].Msg(ctx, seam.MsgRequest{Rules: rules[id], Seed: f.Seed + int64(i)}); err != nil {
+		req := seam.MsgRequest{Rules: rules[id], Seed: f.Seed + int64(i)}
+		if _, err := clients[id].Msg(ctx, req); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", id, err))
+			continue
 		}
+		reapplyOnStart(env.Cluster, id, n.name, func(ctx context.Context, ac *seam.AdminClient) error {
+			_, err := ac.Msg(ctx, req)
+			return err
+		})
 	}
 	for k, v := range params {
 		f.Params = withParam(f.Params, k, v)
@@ -168,6 +174,7 @@ func (n *msgNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, error
 // Heal clears the rules of every node this nemesis set them on.
 func (n *msgNemesis) Heal(ctx context.Context, env Env) error {
 	return n.affected.heal(ctx, env.Cluster, n.name, func(ctx context.Context, node cluster.Node) error {
+		forgetOnStart(node, n.name)
 		_, err := seam.NewAdminClient(node.Addr()).Msg(ctx, seam.MsgRequest{})
 		return err
 	})

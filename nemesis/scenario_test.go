@@ -64,8 +64,8 @@ func TestParseScenarioErrorsNameTheFault(t *testing.T) {
 		{"faults: [{at: soon, nemesis: kill, hold: 1s}]", "not a scenario file"},
 		{"faults: [{at: 5s, nemesis: kill, hold: 5s}, {at: 8s, nemesis: kill, hold: 1s}]", "faults[1]: at: 8s is before the previous kill fault is healed (10s)"},
 		{"faults: [{at: 5s, nemesis: kill, hold: 5s}, {at: 4s, nemesis: pause, hold: 1s}]", "faults[1]: at: 4s is before the previous fault's 5s"},
-		{"faults: [{at: 5s, nemesis: clock-strobe, hold: 5s}, {at: 8s, nemesis: kill, hold: 1s}]", "faults[1]: at: kill at 8s overlaps faults[0] (clock-strobe until 10s)"},
-		{"faults: [{at: 5s, nemesis: kill, hold: 5s}, {at: 6s, nemesis: msg-delay, hold: 1s}]", "overlaps faults[0] (kill until 10s)"},
+		{"faults: [{at: 5s, nemesis: disk-eio, hold: 5s}, {at: 8s, nemesis: kill, hold: 1s}]", "faults[1]: at: kill at 8s overlaps faults[0] (disk-eio until 10s)"},
+		{"faults: [{at: 5s, nemesis: kill, hold: 5s}, {at: 6s, nemesis: disk-eio, hold: 1s}]", "overlaps faults[0] (kill until 10s)"},
 		{"faults: [{at: 1s, nemesis: kill, select: halves, hold: 1s}]", `faults[0]: select: "halves": kill takes one, leader`},
 		{"faults: [{at: 1s, nemesis: partition-leader, select: one, hold: 1s}]", "takes no selection"},
 		{"faults: [{at: 1s, nemesis: kill, hold: 1s, colour: red}]", "colour"},
@@ -79,9 +79,12 @@ func TestParseScenarioErrorsNameTheFault(t *testing.T) {
 		t.Errorf("partition shapes are selections: %v", err)
 	}
 	// Different nemeses may overlap, unless a restart would drop the other.
-	overlap := "faults: [{at: 1s, nemesis: partition-leader, hold: 10s}, {at: 2s, nemesis: clock-strobe, hold: 3s}, {at: 3s, nemesis: kill, hold: 1s}]"
+	overlap := "faults: [{at: 1s, nemesis: partition-leader, hold: 10s}, {at: 2s, nemesis: disk-eio, hold: 3s}, {at: 3s, nemesis: kill, hold: 1s}]"
 	if _, err := ParseScenario([]byte(overlap), 1); err == nil || !strings.Contains(err.Error(), "faults[2]") {
-		t.Errorf("kill during clock-strobe: %v", err)
+		t.Errorf("kill during disk-eio: %v", err)
+	}
+	if _, err := ParseScenario([]byte("faults: [{at: 1s, nemesis: clock-jump, hold: 5s}, {at: 2s, nemesis: kill, hold: 1s}]"), 1); err != nil {
+		t.Errorf("kill during a clock jump (re-applied at restart): %v", err)
 	}
 	steps, err := ParseScenario([]byte("faults: [{at: 1s, nemesis: partition-leader, hold: 10s}, {at: 2s, nemesis: clock-strobe, hold: 3s}, {at: 6s, nemesis: kill, hold: 1s}]"), 1)
 	if err != nil {

@@ -22,9 +22,11 @@ import (
 // node, when it does not answer or is not a bundled node. They never report
 // a fault as applied that a node did not confirm.
 //
-// Seam state lives in the node process: a node restarted while a clock or
-// message fault is on comes back without it (Heal then has nothing to undo
-// on that node).
+// Seam state lives in the node process. A node restarted while a clock or
+// message fault is on (a kill that overlaps it in a scenario) gets the fault
+// again from a start hook (cluster.StartHooker) once its admin endpoint
+// answers: the same jump, drift rate, strobe or message rules, counted from
+// the restart (drift accumulated before it is not restored).
 
 // seamSelects are the selections of the seam nemeses.
 var seamSelects = []string{SelectLeader, SelectOne, SelectMinority, SelectMajority, SelectAll}
@@ -151,6 +153,24 @@ func (a *affectedSet) heal(ctx context.Context, c cluster.Cluster, name string, 
 		return fmt.Errorf("heal %s: %s", name, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// reapplyOnStart registers a start hook on node id that applies a fault
+// again, through apply, once the restarted node's admin endpoint answers.
+func reapplyOnStart(c cluster.Cluster, id, nemesis string, apply func(ctx context.Context, ac *seam.AdminClient) error) {
+	if h, ok := cluster.NodeByID(c, id).(cluster.StartHooker); ok {
+		h.SetStartHook("seam-"+nemesis, func(ctx context.Context, n cluster.Node) error {
+			ac := seam.NewAdminClient(n.Addr())
+			return retryAdmin(ctx, 10*time.Second, func(ctx context.Context) error { return apply(ctx, ac) })
+		})
+	}
+}
+
+// forgetOnStart removes the hook reapplyOnStart registered on n.
+func forgetOnStart(n cluster.Node, nemesis string) {
+	if h, ok := n.(cluster.StartHooker); ok {
+		h.SetStartHook("seam-"+nemesis, nil)
+	}
 }
 
 // retryAdmin calls f until it succeeds, ctx ends or timeout passes: a node

@@ -20,6 +20,7 @@ import (
 // Kill and Start are recorded, and Start gives it fresh seams, as a
 // restarted process has.
 type seamNode struct {
+	cluster.StartHooks
 	id  string
 	srv *httptest.Server
 
@@ -69,10 +70,10 @@ func (n *seamNode) Kill(ctx context.Context) error {
 }
 func (n *seamNode) Start(ctx context.Context) error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.starts++
 	n.fresh()
-	return nil
+	n.mu.Unlock()
+	return n.RunStartHooks(ctx, n)
 }
 func (n *seamNode) Pause(ctx context.Context) error  { return nil }
 func (n *seamNode) Resume(ctx context.Context) error { return nil }
@@ -198,6 +199,49 @@ func TestClockJumpParamDelta(t *testing.T) {
 	}
 	if st := c.nodes[0].get().Clock.State(); st.Offset != 0 {
 		t.Fatalf("n1 was skewed: %+v", st)
+	}
+}
+
+// A restarted node gets its clock and message faults back (they live in the
+// node process); once healed, a restart leaves it clean.
+func TestSeamFaultsSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	c, env := newSeamCluster(t, 3)
+	clock, msg := mustNemesis(t, "clock-jump"), mustNemesis(t, "msg-delay")
+	if _, err := clock.Invoke(ctx, env, Fault{Select: SelectLeader, Seed: 1, Params: map[string]any{"delta": "42s"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := msg.Invoke(ctx, env, Fault{Select: SelectLeader, Seed: 2, Params: map[string]any{"delay": "50ms"}}); err != nil {
+		t.Fatal(err)
+	}
+	leader, other := c.nodes[1], c.nodes[0]
+	for _, n := range []*seamNode{leader, other} {
+		n.Kill(ctx)
+		if err := n.Start(ctx); err != nil {
+			t.Fatalf("restart %s: %v", n.id, err)
+		}
+	}
+	if st := leader.get().Clock.State(); st.Offset != 42*time.Second {
+		t.Errorf("restarted leader's clock offset %v, want the 42s jump again", st.Offset)
+	}
+	if r := leader.get().Msg.State().Rules[seam.AnyPeer]; r.Delay != 50*time.Millisecond {
+		t.Errorf("restarted leader's message rules %+v, want the 50ms delay again", leader.get().Msg.State().Rules)
+	}
+	if r := other.get().Msg.State().Rules["n2"]; r.Delay != 50*time.Millisecond {
+		t.Errorf("restarted follower's rule towards the leader %+v, want the delay again", other.get().Msg.State().Rules)
+	}
+	if err := clock.Heal(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	if err := msg.Heal(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	leader.Kill(ctx)
+	if err := leader.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := leader.get().Clock.State(); st.Offset != 0 || len(leader.get().Msg.State().Rules) != 0 {
+		t.Errorf("healed faults came back after a restart: clock %+v, rules %+v", st, leader.get().Msg.State().Rules)
 	}
 }
 
