@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -35,6 +36,29 @@ type StatsDetails struct {
 	// Unpaired counts completions with no outstanding invoke of their
 	// process; they are counted by outcome but have no latency.
 	Unpaired int `json:"unpaired,omitempty"`
+	// Faults has one entry per fault window (FaultWindows), counting the
+	// client operations invoked while it was on; NoFault counts those
+	// invoked while no fault was on, and DuringFaults those invoked while
+	// any was.
+	Faults       []WindowStats `json:"faults,omitempty"`
+	NoFault      WindowStats   `json:"no_fault"`
+	DuringFaults WindowStats   `json:"during_faults"`
+}
+
+// WindowStats counts the completed client operations invoked in a window
+// of the test. Availability is the share of them the system answered: ok,
+// or failed with an answer (AnsweredErrors, e.g. a cas whose expected value
+// was not there); nil when none was invoked.
+type WindowStats struct {
+	Nemesis      string   `json:"nemesis,omitempty"`
+	Nodes        []string `json:"nodes,omitempty"`
+	Start        int64    `json:"start"`
+	End          int64    `json:"end"`
+	OK           int      `json:"ok"`
+	Fail         int      `json:"fail"`
+	Info         int      `json:"info"`
+	Availability *float64 `json:"availability,omitempty"`
+	Latency      Latency  `json:"latency_ns"`
 }
 
 // CheckStats counts client operations by f and outcome, counts nemesis
@@ -49,6 +73,7 @@ func CheckStats(ops []history.Op) Result {
 	det := StatsDetails{ByF: make(map[string]OpStats)}
 	lat := make(map[string][]int64)
 	var all []int64
+	var done []completed
 	open := make(map[history.Process]*history.Op)
 	for i := range ops {
 		op := &ops[i]
@@ -69,6 +94,9 @@ func CheckStats(ops []history.Op) Result {
 		delete(open, op.Process)
 		if inv == nil {
 			det.Unpaired++
+		} else {
+			done = append(done, completed{invoke: inv.Time, complete: op.Time, typ: op.Type,
+				answered: op.Type == history.Fail && slices.Contains(AnsweredErrors, op.Error)})
 		}
 		s := det.ByF[op.F]
 		switch op.Type {
@@ -102,6 +130,7 @@ func CheckStats(ops []history.Op) Result {
 		det.Total.Pending += s.Pending
 	}
 	det.Total.Latency = quantiles(all)
+	det.Faults, det.NoFault, det.DuringFaults = windowStats(FaultWindows(ops), done)
 
 	res := Result{Checker: "stats", Valid: True}
 	t := det.Total
@@ -111,9 +140,95 @@ func CheckStats(ops []history.Op) Result {
 	} else {
 		res.Summary = fmt.Sprintf("%d ok, %d fail, %d info, %d never completed; %d nemesis events; latency p50 %s, p99 %s",
 			t.OK, t.Fail, t.Info, t.Pending, det.NemesisEvents, fmtNanos(t.Latency.P50), fmtNanos(t.Latency.P99))
+		if len(det.Faults) > 0 {
+			res.Summary += fmt.Sprintf("; available %s without faults, %s during faults",
+				fmtShare(det.NoFault.Availability), fmtShare(det.DuringFaults.Availability))
+		}
 	}
 	res.Details, _ = json.Marshal(det)
 	return res
+}
+
+// AnsweredErrors are the errors of failed operations that the system
+// answered rather than refused or lost: the operation's precondition did
+// not hold. Availability counts them as served. Targets use these names.
+var AnsweredErrors = []string{"cas-mismatch"}
+
+// completed is a paired client operation.
+type completed struct {
+	invoke, complete int64
+	typ              history.Type
+	answered         bool // a fail with one of AnsweredErrors
+}
+
+// windowStats counts done by the window their invoke falls in: per fault
+// window, outside every window, and inside any.
+func windowStats(faults []FaultWindow, done []completed) (per []WindowStats, none, during WindowStats) {
+	slices.SortFunc(done, func(a, b completed) int { return cmp.Compare(a.invoke, b.invoke) })
+	answered := map[*WindowStats]int{}
+	count := func(w *WindowStats, c completed, lat *[]int64) {
+		switch c.typ {
+		case history.OK:
+			w.OK++
+			answered[w]++
+			*lat = append(*lat, c.complete-c.invoke)
+		case history.Fail:
+			w.Fail++
+			if c.answered {
+				answered[w]++
+			}
+		case history.Info:
+			w.Info++
+		}
+	}
+	finish := func(w *WindowStats, lat []int64) {
+		if n := w.OK + w.Fail + w.Info; n > 0 {
+			a := float64(answered[w]) / float64(n)
+			w.Availability = &a
+		}
+		w.Latency = quantiles(lat)
+	}
+	for _, f := range faults {
+		w := WindowStats{Nemesis: f.Nemesis, Nodes: f.Nodes, Start: f.Start, End: f.End}
+		var lat []int64
+		i, _ := slices.BinarySearchFunc(done, f.Start, func(c completed, t int64) int { return cmp.Compare(c.invoke, t) })
+		for ; i < len(done) && done[i].invoke < f.End; i++ {
+			count(&w, done[i], &lat)
+		}
+		finish(&w, lat)
+		per = append(per, w)
+	}
+	// The union of the windows, merged, split the rest.
+	var spans [][2]int64
+	for _, f := range faults { // in start order
+		if n := len(spans); n > 0 && f.Start <= spans[n-1][1] {
+			spans[n-1][1] = max(spans[n-1][1], f.End)
+			continue
+		}
+		spans = append(spans, [2]int64{f.Start, f.End})
+	}
+	var noneLat, duringLat []int64
+	j := 0
+	for _, c := range done {
+		for j < len(spans) && spans[j][1] <= c.invoke {
+			j++
+		}
+		if j < len(spans) && spans[j][0] <= c.invoke {
+			count(&during, c, &duringLat)
+		} else {
+			count(&none, c, &noneLat)
+		}
+	}
+	finish(&none, noneLat)
+	finish(&during, duringLat)
+	return per, none, during
+}
+
+func fmtShare(p *float64) string {
+	if p == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f%%", *p*100)
 }
 
 // quantiles sorts d in place and returns its p50, p99 and max.

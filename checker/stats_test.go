@@ -43,10 +43,51 @@ func TestCheckStats(t *testing.T) {
 		},
 		NemesisEvents: 2,
 	}
+	// Every operation was invoked during the partition (0 to 400 µs).
+	if len(d.Faults) != 1 || d.Faults[0].Nemesis != "partition" || d.Faults[0].OK != 101 || d.Faults[0].Fail != 1 ||
+		d.Faults[0].Info != 1 || d.DuringFaults.OK != 101 || d.NoFault.OK+d.NoFault.Fail+d.NoFault.Info != 0 ||
+		d.NoFault.Availability != nil || d.DuringFaults.Availability == nil || *d.DuringFaults.Availability != 101.0/103 {
+		t.Errorf("fault windows: %+v, during %+v, without %+v", d.Faults, d.DuringFaults, d.NoFault)
+	}
+	d.Faults, d.NoFault, d.DuringFaults = nil, WindowStats{}, WindowStats{}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("details\n got %+v\nwant %+v", d, want)
 	}
 	if !strings.Contains(r.Summary, "p50 51ns, p99 100ns") {
+		t.Errorf("summary %q", r.Summary)
+	}
+}
+
+func TestCheckStatsAvailabilityByFaultWindow(t *testing.T) {
+	kill := `{"nemesis":"kill","nodes":["n1"]}`
+	ops := h{}.
+		call(0, "read", "k", "1", ok, 0, 10).
+		call(1, "read", "k", "1", ok, 100, 110).
+		o(history.Nemesis, info, "kill", "", kill, 1000).
+		call(0, "write", "k", "1", info, 1100, 2100).
+		call(2, "read", "k", "1", fail, 1200, 1300).
+		call(3, "read", "k", "1", ok, 1300, 1400).
+		o(history.Nemesis, info, "heal", "", `{"nemesis":"kill"}`, 2000).
+		call(3, "read", "k", "1", ok, 2500, 2600).
+		call(4, "cas", "k", "[1,2]", fail, 2700, 2800) // answered: cas-mismatch (below)
+	ops[len(ops)-1].Error = "cas-mismatch"
+	var d StatsDetails
+	r := CheckStats(ops)
+	if err := json.Unmarshal(r.Details, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Faults) != 1 {
+		t.Fatalf("faults = %+v", d.Faults)
+	}
+	w := d.Faults[0]
+	if w.Nemesis != "kill" || w.Start != 1000 || w.End != 2000 || w.OK != 1 || w.Fail != 1 || w.Info != 1 ||
+		*w.Availability != 1.0/3 || w.Nodes[0] != "n1" {
+		t.Errorf("kill window = %+v", w)
+	}
+	if d.NoFault.OK != 3 || d.NoFault.Fail != 1 || *d.NoFault.Availability != 1 {
+		t.Errorf("without faults = %+v", d.NoFault)
+	}
+	if !strings.Contains(r.Summary, "available 100.0% without faults, 33.3% during faults") {
 		t.Errorf("summary %q", r.Summary)
 	}
 }

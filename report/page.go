@@ -44,6 +44,7 @@ dt { color: #666; } dd { margin: 0; }
 {{with .Test.Runtime}}<dt>runtime</dt><dd>{{.}}</dd>{{end}}
 {{with .Started}}<dt>started</dt><dd>{{.}}</dd>{{end}}
 <dt>history length</dt><dd>{{.Duration}}</dd>
+{{with .AvailNoFault}}<dt>availability</dt><dd>{{.}} of operations answered without faults, {{$.AvailDuring}} during faults (ok, or a definite answer such as a cas mismatch)</dd>{{end}}
 {{with .Test.Version}}<dt>faultline</dt><dd>{{.}}{{with $.Test.GitRevision}} ({{.}}){{end}}</dd>{{end}}
 </dl>
 {{with .CommandLine}}<p>Reproduce:</p>
@@ -69,8 +70,8 @@ dt { color: #666; } dd { margin: 0; }
 
 <h2>Faults ({{.FaultsShown}})</h2>
 {{if .Faults}}<table>
-<tr><th>start</th><th>end</th><th>held</th><th>nemesis</th><th>selection</th><th>nodes</th><th>note</th></tr>
-{{range .Faults}}<tr><td class="n">{{.Start}}</td><td class="n">{{.End}}{{if not .Healed}} (not healed){{end}}</td><td class="n">{{.Hold}}</td><td>{{.Nemesis}}</td><td>{{.Select}}</td><td>{{.Nodes}}</td>
+<tr><th>start</th><th>end</th><th>held</th><th>nemesis</th><th>selection</th><th>nodes</th><th>available</th><th>ok / fail / info</th><th>note</th></tr>
+{{range .Faults}}<tr><td class="n">{{.Start}}</td><td class="n">{{.End}}{{if not .Healed}} (not healed){{end}}</td><td class="n">{{.Hold}}</td><td>{{.Nemesis}}</td><td>{{.Select}}</td><td>{{.Nodes}}</td><td class="n">{{.Availability}}</td><td class="n">{{.Ops}}</td>
 <td>{{.Note}}{{with .Error}} <span class="err">not applied: {{.}}</span>{{end}}</td></tr>
 {{end}}</table>{{if lt (len .Faults) .FaultsShown}}<p>First {{len .Faults}} shown; the plots show all.</p>{{end}}{{else}}<p>No faults.</p>{{end}}
 

@@ -13,6 +13,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/history"
 )
 
@@ -40,7 +41,7 @@ var (
 
 // plots renders the latency scatter and the throughput lines as SVG data
 // URIs, with every fault window shaded and the first anomaly marked.
-func plots(comps []completion, faults []FaultWindow, firstAnom *int64) (lat, rate template.URL, err error) {
+func plots(comps []completion, faults []checker.FaultWindow, firstAnom *int64) (lat, rate template.URL, err error) {
 	var end float64
 	for _, c := range comps {
 		end = max(end, float64(c.Complete)/1e9)
@@ -156,7 +157,7 @@ func ratePlot(p *plot.Plot, comps []completion, end float64) error {
 }
 
 // addFaults shades every fault window, one colour per nemesis.
-func addFaults(p *plot.Plot, faults []FaultWindow, end float64) {
+func addFaults(p *plot.Plot, faults []checker.FaultWindow, end float64) {
 	byName := map[string][][2]float64{}
 	var names []string
 	for _, f := range faults {

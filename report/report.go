@@ -17,7 +17,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/faultline-io/faultline/checker"
@@ -123,64 +122,6 @@ func WriteDir(dir string) (string, error) {
 func Render(w io.Writer, r Run) error {
 	v := buildView(r)
 	return page.Execute(w, v)
-}
-
-// FaultWindow is one fault as the history shows it: from the nemesis op
-// that applied it to the heal of the same nemesis.
-type FaultWindow struct {
-	Nemesis string
-	Select  string
-	Nodes   []string
-	Note    string
-	Start   int64 // ns since the test started
-	End     int64 // ns; the last op's time when never healed
-	Healed  bool
-	Error   string // the fault was not (fully) applied
-}
-
-// Faults pairs the nemesis ops of a history into windows, in start order.
-// A fault op's value names its nemesis ("nemesis") when the harness wrote
-// it; otherwise the op's f is the nemesis name. A "heal" op ends every open
-// window of the nemesis its value names.
-func Faults(ops []history.Op) []FaultWindow {
-	var out []FaultWindow
-	open := map[string][]int{}
-	var last int64
-	for _, op := range ops {
-		last = max(last, op.Time)
-		if !op.IsNemesis() {
-			continue
-		}
-		var v struct {
-			Nemesis string   `json:"nemesis"`
-			Select  string   `json:"select"`
-			Nodes   []string `json:"nodes"`
-			Note    string   `json:"note"`
-		}
-		_ = json.Unmarshal(op.Value, &v) // values of other shapes (imports) leave v empty
-		if op.F == "heal" {
-			name := v.Nemesis
-			for _, i := range open[name] {
-				out[i].End, out[i].Healed = op.Time, true
-			}
-			delete(open, name)
-			continue
-		}
-		name := v.Nemesis
-		if name == "" {
-			name = op.F
-		}
-		open[name] = append(open[name], len(out))
-		out = append(out, FaultWindow{Nemesis: name, Select: v.Select, Nodes: v.Nodes, Note: v.Note,
-			Start: op.Time, End: -1, Error: op.Error})
-	}
-	for i := range out {
-		if out[i].End < 0 {
-			out[i].End = last
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
-	return out
 }
 
 // completion is one client operation that completed: its invoke time, its

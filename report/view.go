@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"sort"
@@ -29,6 +30,9 @@ type view struct {
 	PlotError   string
 	FirstAnom   string
 	Duration    string
+	// Availability is the share of operations that completed ok, without
+	// and during faults (checker.CheckStats).
+	AvailNoFault, AvailDuring string
 	TestJSON    string
 }
 
@@ -47,6 +51,7 @@ type countRow struct {
 type faultRow struct {
 	Start, End, Hold, Nemesis, Select, Nodes, Note, Error string
 	Healed                                                bool
+	Availability, Ops                                     string
 }
 
 // maxFaultRows caps the fault table (the plots show every window).
@@ -91,14 +96,24 @@ func buildView(r Run) view {
 
 	comps := completions(r.Ops)
 	v.Counts = countRows(r.Ops, comps)
-	faults := Faults(r.Ops)
+	faults := checker.FaultWindows(r.Ops)
+	var stats checker.StatsDetails
+	_ = json.Unmarshal(checker.CheckStats(r.Ops).Details, &stats)
+	if len(faults) > 0 {
+		v.AvailNoFault, v.AvailDuring = share(stats.NoFault.Availability), share(stats.DuringFaults.Availability)
+	}
 	for i, f := range faults {
 		if i == maxFaultRows {
 			break
 		}
-		v.Faults = append(v.Faults, faultRow{Start: secs(f.Start), End: secs(f.End), Hold: secs(f.End - f.Start),
+		row := faultRow{Start: secs(f.Start), End: secs(f.End), Hold: secs(f.End - f.Start),
 			Nemesis: f.Nemesis, Select: f.Select, Nodes: strings.Join(f.Nodes, " "), Note: f.Note,
-			Error: f.Error, Healed: f.Healed})
+			Error: f.Error, Healed: f.Healed}
+		if i < len(stats.Faults) {
+			w := stats.Faults[i]
+			row.Availability, row.Ops = share(w.Availability), fmt.Sprintf("%d / %d / %d", w.OK, w.Fail, w.Info)
+		}
+		v.Faults = append(v.Faults, row)
 	}
 	v.FaultsShown = len(faults)
 
@@ -161,6 +176,13 @@ func quantile(xs []int64, q float64) int64 {
 	}
 	i := int(q*float64(len(xs))+0.999999) - 1
 	return xs[min(max(i, 0), len(xs)-1)]
+}
+
+func share(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", *p*100)
 }
 
 func secs(ns int64) string { return fmt.Sprintf("%.3fs", float64(ns)/1e9) }
