@@ -33,7 +33,7 @@ type view struct {
 	// Availability is the share of operations that completed ok, without
 	// and during faults (checker.CheckStats).
 	AvailNoFault, AvailDuring string
-	TestJSON    string
+	TestJSON                  string
 }
 
 type resultRow struct {
