@@ -47,6 +47,10 @@ type Config struct {
 	// Scenario is a scenario file (nemesis.ParseScenario) used instead of
 	// a generated schedule; Validate sets Nemeses to the ones it uses.
 	Scenario string `json:"scenario,omitempty"`
+	// NemesisOverlap gives every nemesis its own generated schedule, all
+	// running at once, so that faults of different nemeses overlap (a
+	// clock strobe during a partition). Off: one fault at a time.
+	NemesisOverlap bool `json:"nemesis_overlap,omitempty"`
 }
 
 // ScenarioSteps reads and parses c.Scenario with c.Seed.
@@ -108,6 +112,9 @@ func (c *Config) Validate() error {
 	if _, err := workloads.New(c.Workload, workloads.Options{}); err != nil {
 		return &FieldError{"workload", c.Workload, err.Error()}
 	}
+	if c.NemesisOverlap && c.Scenario != "" {
+		return &FieldError{"nemesis-overlap", true, "a scenario sets its own fault times; drop --nemesis-overlap"}
+	}
 	if c.Scenario != "" {
 		steps, _, err := c.ScenarioSteps()
 		if err != nil {
@@ -120,6 +127,11 @@ func (c *Config) Validate() error {
 		c.Nemeses = used
 		if end := nemesis.ScenarioEnd(steps); end > c.TimeLimit {
 			return &FieldError{"scenario", c.Scenario, fmt.Sprintf("its last fault is healed at %v, after --time-limit %v", end, c.TimeLimit)}
+		}
+	}
+	if c.NemesisOverlap {
+		if err := nemesis.CheckOverlap(c.Nemeses); err != nil {
+			return &FieldError{"nemesis-overlap", true, err.Error()}
 		}
 	}
 	known := nemesis.Names()

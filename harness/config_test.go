@@ -115,3 +115,23 @@ func TestValidateScenario(t *testing.T) {
 		t.Errorf("bad scenario: %v", err)
 	}
 }
+
+func TestValidateNemesisOverlap(t *testing.T) {
+	c := DefaultConfig()
+	c.Nemeses, c.NemesisOverlap = []string{"kill", "clock-strobe"}, true
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, mutate := range []func(*Config){
+		func(c *Config) { c.Nemeses = []string{"kill", "disk-eio"} },
+		func(c *Config) { c.Nemeses, c.Scenario = nil, "some.yaml" },
+	} {
+		c := DefaultConfig()
+		c.NemesisOverlap = true
+		mutate(&c)
+		var fe *FieldError
+		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != "nemesis-overlap" {
+			t.Errorf("want a FieldError naming nemesis-overlap, got %v", err)
+		}
+	}
+}

@@ -227,8 +227,8 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	go func() {
 		defer wg.Done()
 		defer r.recoverTo(errc, stopWork)
-		if r.cfg.Scenario != "" {
-			r.runScenario(workCtx, env, nems, steps)
+		if r.cfg.Scenario != "" || r.cfg.NemesisOverlap {
+			r.runConcurrently(workCtx, env, nems, steps)
 		} else {
 			r.runSchedule(workCtx, env, nems, steps)
 		}
@@ -399,11 +399,11 @@ func (r *run) invoke(ctx context.Context, client targets.Client, p history.Proce
 	return done
 }
 
-// runScenario runs a scenario's steps: each nemesis's faults one after
-// another at their test times, different nemeses' faults concurrently (a
-// scenario may overlap them; nemesis.ParseScenario has checked that a
-// nemesis's own faults do not overlap).
-func (r *run) runScenario(workCtx context.Context, env nemesis.Env, nems map[string]nemesis.Nemesis, steps []nemesis.Step) {
+// runConcurrently runs steps that carry their test times (a scenario's, or
+// an overlapping schedule's): each nemesis's faults one after another,
+// different nemeses' faults concurrently, so they may overlap (a nemesis's
+// own faults never do).
+func (r *run) runConcurrently(workCtx context.Context, env nemesis.Env, nems map[string]nemesis.Nemesis, steps []nemesis.Step) {
 	byNemesis := map[string][]nemesis.Step{}
 	for _, s := range steps {
 		byNemesis[s.Fault.Nemesis] = append(byNemesis[s.Fault.Nemesis], s)
@@ -476,10 +476,14 @@ func (r *run) runSchedule(workCtx context.Context, env nemesis.Env, nems map[str
 func (r *run) faultSteps(selects map[string][]string) ([]nemesis.Step, error) {
 	cfg := r.cfg
 	if cfg.Scenario == "" {
-		return nemesis.Schedule(nemesis.ScheduleOptions{
+		o := nemesis.ScheduleOptions{
 			Nemeses: cfg.Nemeses, Selects: selects, Interval: cfg.NemesisInterval,
 			Until: cfg.TimeLimit - cfg.NemesisInterval/2, Seed: cfg.Seed,
-		})
+		}
+		if cfg.NemesisOverlap {
+			return nemesis.OverlappingSchedule(o)
+		}
+		return nemesis.Schedule(o)
 	}
 	steps, b, err := cfg.ScenarioSteps()
 	if err != nil {

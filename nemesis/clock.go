@@ -74,7 +74,7 @@ func (n *clockNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, err
 		return f, err
 	}
 	f.Nodes = ids
-	clients, err := seamClients(ctx, env.Cluster, ids)
+	clients, down, err := seamClientsOrDown(ctx, env.Cluster, ids)
 	if err != nil {
 		return f, fmt.Errorf("%s: %w", n.name, err)
 	}
@@ -93,6 +93,16 @@ func (n *clockNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, err
 		if n.kind != seam.ClockReset {
 			n.affected.add(id) // before applying: a half-applied fault is still healed
 		}
+		req := reqs[id]
+		if clients[id] == nil { // down: its start hook applies the fault when it is back
+			if n.kind != seam.ClockReset {
+				reapplyOnStart(env.Cluster, id, n.name, func(ctx context.Context, ac *seam.AdminClient) error {
+					_, err := ac.Clock(ctx, req)
+					return err
+				})
+			}
+			continue
+		}
 		st, err := clients[id].Clock(ctx, reqs[id])
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", id, err))
@@ -100,7 +110,6 @@ func (n *clockNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, err
 		}
 		applied[id] = ClockApplied{Request: reqs[id], State: st, Skew: st.Skew.String()}
 		if n.kind != seam.ClockReset {
-			req := reqs[id]
 			reapplyOnStart(env.Cluster, id, n.name, func(ctx context.Context, ac *seam.AdminClient) error {
 				_, err := ac.Clock(ctx, req)
 				return err
@@ -110,6 +119,10 @@ func (n *clockNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, err
 	f.Params = withParam(f.Params, "clocks", applied)
 	f.Note = "clock seam of the bundled nodes (admin endpoint): only time the node reads through the seam is skewed; " +
 		"the host clock, timers and the harness are not"
+	if len(down) > 0 {
+		f.Note += fmt.Sprintf("; %v down: applied when it starts", down)
+		f.Params = withParam(f.Params, "deferred", down)
+	}
 	if len(errs) > 0 {
 		return f, fmt.Errorf("%s: %v", n.name, errs)
 	}

@@ -142,7 +142,7 @@ func (n *msgNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, error
 			touched = append(touched, id)
 		}
 	}
-	clients, err := seamClients(ctx, env.Cluster, touched)
+	clients, down, err := seamClientsOrDown(ctx, env.Cluster, touched)
 	if err != nil {
 		return f, fmt.Errorf("%s: %w", n.name, err)
 	}
@@ -151,20 +151,26 @@ func (n *msgNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, error
 	for i, id := range touched {
 		n.affected.add(id)
 		req := seam.MsgRequest{Rules: rules[id], Seed: f.Seed + int64(i)}
-		if _, err := clients[id].Msg(ctx, req); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", id, err))
-			continue
-		}
 		reapplyOnStart(env.Cluster, id, n.name, func(ctx context.Context, ac *seam.AdminClient) error {
 			_, err := ac.Msg(ctx, req)
 			return err
 		})
+		if clients[id] == nil { // down: the start hook applies the rules when it is back
+			continue
+		}
+		if _, err := clients[id].Msg(ctx, req); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", id, err))
+		}
 	}
 	for k, v := range params {
 		f.Params = withParam(f.Params, k, v)
 	}
 	f.Note = fmt.Sprintf("message-level, not packet-level: the bundled nodes' transport shim %s on every protocol "+
 		"message over links touching %v; client traffic and TCP are unaffected", desc, ids)
+	if len(down) > 0 {
+		f.Note += fmt.Sprintf("; %v down: applied when it starts", down)
+		f.Params = withParam(f.Params, "deferred", down)
+	}
 	if len(errs) > 0 {
 		return f, fmt.Errorf("%s: %v", n.name, errs)
 	}

@@ -2,8 +2,10 @@ package nemesis
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand"
 	"slices"
 	"strings"
@@ -104,6 +106,48 @@ func ParseScenario(b []byte, seed int64) ([]Step, error) {
 		free[sf.Nemesis] = sf.At + sf.Hold
 	}
 	return steps, nil
+}
+
+// CheckOverlap returns an error when faults of the named nemeses may not
+// run at the same time: one that restarts nodes with one whose state a
+// restart drops.
+func CheckOverlap(names []string) error {
+	for _, a := range names {
+		for _, b := range names {
+			if a != b && restartsNodes(a) && lostOnRestart(b) {
+				return fmt.Errorf("%s restarts nodes, which drops %s faults; they cannot overlap", a, b)
+			}
+		}
+	}
+	return nil
+}
+
+// OverlappingSchedule gives every nemesis of o its own schedule (Schedule
+// with that nemesis alone and a seed derived from o.Seed and its name), with
+// At set on every step, so that a runner that runs each nemesis's steps on
+// its own lets faults of different nemeses overlap.
+func OverlappingSchedule(o ScheduleOptions) ([]Step, error) {
+	var all []Step
+	for _, name := range o.Nemeses {
+		one := o
+		one.Nemeses = []string{name}
+		h := fnv.New64a()
+		h.Write([]byte(name))
+		one.Seed = o.Seed ^ int64(h.Sum64())
+		steps, err := Schedule(one)
+		if err != nil {
+			return nil, err
+		}
+		var at time.Duration
+		for _, s := range steps {
+			at += s.Quiet
+			s.At = at
+			at += s.Hold
+			all = append(all, s)
+		}
+	}
+	slices.SortStableFunc(all, func(a, b Step) int { return cmp.Compare(a.At, b.At) })
+	return all, nil
 }
 
 // restartsNodes reports whether the nemesis's faults restart node processes.

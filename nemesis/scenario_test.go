@@ -111,3 +111,44 @@ func TestDocsScenariosParse(t *testing.T) {
 		}
 	}
 }
+
+func TestOverlappingScheduleRunsEachNemesisOnItsOwn(t *testing.T) {
+	o := ScheduleOptions{Nemeses: []string{"partition-leader", "clock-strobe"}, Interval: 3 * time.Second,
+		Until: 60 * time.Second, Seed: 5, Selects: map[string][]string{"clock-strobe": {"leader", "all"}}}
+	steps, err := OverlappingSchedule(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := OverlappingSchedule(o)
+	if !reflect.DeepEqual(steps, again) {
+		t.Fatal("not a function of its options")
+	}
+	end := map[string]time.Duration{}
+	overlaps := 0
+	for i, s := range steps {
+		if i > 0 && s.At < steps[i-1].At {
+			t.Fatalf("steps not in time order at %d", i)
+		}
+		if s.At < end[s.Fault.Nemesis] {
+			t.Errorf("step %d: %s overlaps its own previous fault", i, s.Fault.Nemesis)
+		}
+		for name, e := range end {
+			if name != s.Fault.Nemesis && s.At < e {
+				overlaps++
+			}
+		}
+		if s.At+s.Hold > o.Until {
+			t.Errorf("step %d ends at %v, after %v", i, s.At+s.Hold, o.Until)
+		}
+		end[s.Fault.Nemesis] = s.At + s.Hold
+	}
+	if len(end) != 2 || overlaps == 0 {
+		t.Errorf("%d nemeses scheduled, %d overlaps; want both, overlapping", len(end), overlaps)
+	}
+	if err := CheckOverlap([]string{"kill", "disk-eio"}); err == nil {
+		t.Error("kill with disk-eio may not overlap")
+	}
+	if err := CheckOverlap([]string{"kill", "clock-jump", "msg-delay", "partition"}); err != nil {
+		t.Errorf("clock and message faults survive restarts: %v", err)
+	}
+}

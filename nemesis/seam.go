@@ -2,12 +2,14 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/faultline-io/faultline/cluster"
@@ -35,6 +37,33 @@ var seamSelects = []string{SelectLeader, SelectOne, SelectMinority, SelectMajori
 func SeamNemeses() []string {
 	return []string{"clock-drift", "clock-jump", "clock-reset", "clock-strobe", "disk-eio",
 		"disk-lose-unsynced", "msg-delay", "msg-drop", "msg-dup", "msg-reorder"}
+}
+
+// seamClientsOrDown is seamClients for faults that can wait for a node:
+// a node that refuses connections (down: killed, or restarting) is
+// returned in down instead of failing the fault, as long as at least one
+// node answers the seam protocol (so the target is a bundled one).
+func seamClientsOrDown(ctx context.Context, c cluster.Cluster, ids []string) (clients map[string]*seam.AdminClient, down []string, err error) {
+	clients = map[string]*seam.AdminClient{}
+	for _, id := range ids {
+		n := cluster.NodeByID(c, id)
+		if n == nil {
+			return nil, nil, fmt.Errorf("no node %s", id)
+		}
+		ac := seam.NewAdminClient(n.Addr())
+		if _, err := ac.State(ctx); err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				down = append(down, id)
+				continue
+			}
+			return nil, nil, fmt.Errorf("node %s: %w", id, err)
+		}
+		clients[id] = ac
+	}
+	if len(clients) == 0 && len(down) > 0 {
+		return nil, nil, fmt.Errorf("no node answers its admin endpoint (%v refuse connections)", down)
+	}
+	return clients, down, nil
 }
 
 // seamClients returns an admin client for each id, after checking that the

@@ -316,9 +316,24 @@ func TestSeamNemesesRefuseForeignAndDeadNodes(t *testing.T) {
 	}
 	c2, env2 := newSeamCluster(t, 3)
 	c2.nodes[0].srv.Close()
-	if _, err := mustNemesis(t, "clock-jump").Invoke(ctx, env2, Fault{Select: SelectAll, Seed: 1}); err == nil ||
+	if _, err := mustNemesis(t, "disk-eio").Invoke(ctx, env2, Fault{Select: SelectAll, Seed: 1}); err == nil ||
 		!strings.Contains(err.Error(), "n1") {
-		t.Fatalf("clock-jump with n1 down: %v, want an error naming n1", err)
+		t.Fatalf("disk-eio with n1 down: %v, want an error naming n1", err)
+	}
+	// Clock and message faults wait for a node that is down: its start
+	// hook applies them; the fault says so.
+	f, err := mustNemesis(t, "clock-jump").Invoke(ctx, env2, Fault{Select: SelectAll, Seed: 1})
+	if err != nil || !strings.Contains(f.Note, "[n1] down: applied when it starts") {
+		t.Fatalf("clock-jump with n1 down: %v, note %q", err, f.Note)
+	}
+	if c2.nodes[1].get().Clock.State().Offset == 0 {
+		t.Error("the nodes that are up were not skewed")
+	}
+	for _, n := range c2.nodes {
+		n.srv.Close()
+	}
+	if _, err := mustNemesis(t, "msg-drop").Invoke(ctx, env2, Fault{Select: SelectAll, Seed: 1}); err == nil {
+		t.Error("a message fault with every node down reported no error")
 	}
 }
 

@@ -304,3 +304,45 @@ func TestRunScenarioAppliesFaultsAtTheirTimes(t *testing.T) {
 		t.Errorf("--scenario with another --nemesis: exit %d, want 254\n%s", code, out)
 	}
 }
+
+func TestRunNemesisOverlap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run skipped in -short mode")
+	}
+	dir := t.TempDir()
+	code, out := faultline(t, dir, "run", "--runtime", "local", "--nemesis", "kill,msg-delay", "--nemesis-overlap",
+		"--nemesis-interval", "1s", "--time-limit", "6s", "--seed", "1")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, out)
+	}
+	var sched []struct {
+		Fault struct {
+			Nemesis string `json:"nemesis"`
+		} `json:"fault"`
+		Start, Healed int64
+		Applied       bool
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "store", "latest", "schedule.json"))
+	if err := json.Unmarshal(b, &sched); err != nil {
+		t.Fatal(err)
+	}
+	overlaps, names := 0, map[string]bool{}
+	for i, a := range sched {
+		names[a.Fault.Nemesis] = true
+		if !a.Applied {
+			t.Errorf("fault %+v not applied", a)
+		}
+		for _, o := range sched[i+1:] {
+			if a.Fault.Nemesis != o.Fault.Nemesis && a.Start < o.Healed && o.Start < a.Healed {
+				overlaps++
+			}
+		}
+	}
+	if !names["kill"] || !names["msg-delay"] || overlaps == 0 {
+		t.Errorf("nemeses %v, %d overlapping pairs; want both nemeses, overlapping\n%s", names, overlaps, b)
+	}
+	if code, out := faultline(t, dir, "run", "--runtime", "local", "--nemesis", "kill,disk-eio", "--nemesis-overlap"); code != exitBadInput ||
+		!strings.Contains(out, "nemesis-overlap") {
+		t.Errorf("kill with disk-eio overlapping: exit %d, want 254 naming nemesis-overlap\n%s", code, out)
+	}
+}

@@ -64,6 +64,7 @@ func bindRunFlags(f *pflag.FlagSet, cfg *harness.Config, nemeses, bugs *[]string
 	f.StringVar(&cfg.Runtime, "runtime", cfg.Runtime, "auto, docker, netns or local")
 	f.StringVar(&cfg.Store, "store", cfg.Store, "directory that receives run directories")
 	f.DurationVar(&cfg.NemesisInterval, "nemesis-interval", cfg.NemesisInterval, "mean time between faults and mean fault duration")
+	f.BoolVar(&cfg.NemesisOverlap, "nemesis-overlap", false, "give each nemesis its own schedule, all at once, so faults of different nemeses overlap (default: one fault at a time)")
 	f.DurationVar(&cfg.OpTimeout, "op-timeout", cfg.OpTimeout, "client operation timeout (a timed-out write is recorded as info)")
 	f.DurationVar(&cfg.CheckerTimeout, "checker-timeout", cfg.CheckerTimeout, "linearizability search limit; past it the verdict is unknown")
 	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long to wait for a healthy cluster")
