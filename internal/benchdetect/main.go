@@ -50,12 +50,16 @@ type benchCase struct {
 	Bug      string
 	Nemeses  []string
 	Scenario string // path relative to the repository root
+	Overlap  bool   // --nemesis-overlap: each nemesis on its own schedule, all at once
 }
 
 // faults describes the row's faults for the table.
 func (c benchCase) faults() string {
 	if c.Scenario != "" {
 		return "scenario " + filepath.Base(c.Scenario)
+	}
+	if c.Overlap {
+		return strings.Join(c.Nemeses, ",") + " (overlapping)"
 	}
 	return strings.Join(c.Nemeses, ",")
 }
@@ -75,6 +79,9 @@ func (c benchCase) key() string {
 	}
 	if c.Scenario != "" {
 		return b + "__scenario-" + strings.TrimSuffix(filepath.Base(c.Scenario), ".yaml")
+	}
+	if c.Overlap {
+		return b + "__overlap-" + strings.Join(c.Nemeses, "+")
 	}
 	return b + "__" + strings.Join(c.Nemeses, "+")
 }
@@ -119,7 +126,7 @@ func allCases(nemeses []string) []benchCase {
 	for _, c := range scenarioCases {
 		cases = append(cases, c, benchCase{Nemeses: c.Nemeses, Scenario: c.Scenario})
 	}
-	return cases
+	return append(cases, overlapCases...)
 }
 
 // scenarioCases are bugs with a scenario written to expose them fast
@@ -127,6 +134,14 @@ func allCases(nemeses []string) []benchCase {
 var scenarioCases = []benchCase{
 	{Bug: "lease-read", Nemeses: []string{"clock-strobe", "partition-leader"}, Scenario: "docs/scenarios/lease-read.yaml"},
 	{Bug: "no-fsync", Nemeses: []string{"disk-lose-unsynced"}, Scenario: "docs/scenarios/no-fsync.yaml"},
+}
+
+// overlapCases run with --nemesis-overlap: a bug that needs two faults at
+// once, and the correct build under many nemeses at once.
+var overlapCases = []benchCase{
+	{Bug: "lease-read", Nemeses: []string{"clock-strobe", "partition-leader"}, Overlap: true},
+	{Nemeses: []string{"clock-strobe", "partition-leader"}, Overlap: true},
+	{Nemeses: []string{"kill", "pause", "partition", "clock-strobe", "clock-jump", "msg-delay", "msg-dup", "loss"}, Overlap: true},
 }
 
 // runResult is the outcome of one run.
@@ -294,6 +309,9 @@ func runOne(ctx context.Context, bin, runtime, store string, c benchCase, seed i
 		args = append(args, "--scenario", abs)
 	} else {
 		args = append(args, "--nemesis", strings.Join(c.Nemeses, ","))
+	}
+	if c.Overlap {
+		args = append(args, "--nemesis-overlap")
 	}
 	if c.Bug != "" {
 		args = append(args, "--bug", c.Bug)

@@ -52,11 +52,12 @@ func TestAllCasesCoverEveryNemesisOnce(t *testing.T) {
 	}
 	got := strings.Join(correct, " ")
 	want := "kill partition-leader clock-strobe,partition-leader disk-lose-unsynced partition-leader,kill pause clock-strobe" +
-		" scenario lease-read.yaml scenario no-fsync.yaml"
+		" scenario lease-read.yaml scenario no-fsync.yaml clock-strobe,partition-leader (overlapping)" +
+		" kill,pause,partition,clock-strobe,clock-jump,msg-delay,msg-dup,loss (overlapping)"
 	if got != want {
 		t.Errorf("correct rows = %q, want %q", got, want)
 	}
-	if len(cases) != len(bugCases)+7+2*len(scenarioCases) {
-		t.Errorf("%d rows, want %d", len(cases), len(bugCases)+7+2*len(scenarioCases))
+	if want := len(bugCases) + 7 + 2*len(scenarioCases) + len(overlapCases); len(cases) != want {
+		t.Errorf("%d rows, want %d", len(cases), want)
 	}
 }
