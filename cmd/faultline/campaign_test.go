@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/xml"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -106,4 +110,69 @@ tests:
 	if code, out := faultline(t, dir, "campaign", filepath.Join(dir, "missing.yaml")); code != exitBadInput {
 		t.Errorf("missing file: exit %d, want 254\n%s", code, out)
 	}
+}
+
+// Ctrl-C stops a campaign: the run in progress ends as interrupted, the
+// rest are skipped, the JUnit report is still written, and the exit code
+// says unknown (2).
+func TestCampaignInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end campaign skipped in -short mode")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte(`name: cut
+defaults: {runtime: local, nodes: 3, time-limit: 30s, nemesis: pause}
+seeds: 1..3
+tests: [{name: long}]
+`), 0o644)
+	cmd := exec.Command(bin, "campaign", file, "--junit", "junit.xml")
+	cmd.Dir = dir
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the first run is under way.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "cluster healthy") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUnknown {
+		t.Fatalf("exit %v, want 2\n%s", err, out.String())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err != nil {
+		t.Fatalf("no junit report after Ctrl-C: %v\n%s", err, out.String())
+	}
+	var doc struct {
+		Tests   int `xml:"tests,attr"`
+		Errors  int `xml:"errors,attr"`
+		Skipped int `xml:"skipped,attr"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil || doc.Tests != 3 || doc.Errors != 1 || doc.Skipped != 2 {
+		t.Errorf("junit after Ctrl-C: %+v %v\n%s", doc, err, b)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a command writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
