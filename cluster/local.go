@@ -107,6 +107,10 @@ type localNode struct {
 func (n *localNode) ID() string                     { return n.id }
 func (n *localNode) Addr() string                   { return n.addr }
 func (n *localNode) Kill(ctx context.Context) error { return n.proc.Kill(ctx) }
+
+// Running implements RunningReporter.
+func (n *localNode) Running(ctx context.Context) (bool, error) { return n.proc.Running(), nil }
+
 func (n *localNode) Start(ctx context.Context) error {
 	if err := n.proc.Start(ctx); err != nil {
 		return err

@@ -482,6 +482,10 @@ type netnsNode struct {
 func (n *netnsNode) ID() string                     { return n.id }
 func (n *netnsNode) Addr() string                   { return n.addr }
 func (n *netnsNode) Kill(ctx context.Context) error { return n.proc.Kill(ctx) }
+
+// Running implements RunningReporter.
+func (n *netnsNode) Running(ctx context.Context) (bool, error) { return n.proc.Running(), nil }
+
 func (n *netnsNode) Start(ctx context.Context) error {
 	if err := n.proc.Start(ctx); err != nil {
 		return err

@@ -33,6 +33,14 @@ type StartHooker interface {
 	SetStartHook(key string, hook StartHook)
 }
 
+// RunningReporter is implemented by the nodes of every built-in runtime:
+// whether the node's process (container) runs now. A nemesis that cannot
+// reach a node asks it, to tell a node that is down (its fault can wait
+// for a start hook) from one that is up but unreachable (an error).
+type RunningReporter interface {
+	Running(ctx context.Context) (bool, error)
+}
+
 // StartHooks is a set of start hooks by key, for nodes to embed: it
 // implements StartHooker. The zero value is empty and ready.
 type StartHooks struct {

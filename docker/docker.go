@@ -359,6 +359,16 @@ func (n *node) Addr() string { return n.addr }
 // ContainerName returns faultline-<run>-<id>.
 func (n *node) ContainerName() string { return n.name }
 
+// Running implements cluster.RunningReporter: whether the container runs
+// (a paused container runs).
+func (n *node) Running(ctx context.Context) (bool, error) {
+	st, err := n.inspect(ctx)
+	if err != nil {
+		return false, err
+	}
+	return st.Running, nil
+}
+
 func (n *node) inspect(ctx context.Context) (*container.State, error) {
 	info, err := n.c.cli.ContainerInspect(ctx, n.cid)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/faultline-io/faultline/cluster"
@@ -40,9 +39,11 @@ func SeamNemeses() []string {
 }
 
 // seamClientsOrDown is seamClients for faults that can wait for a node:
-// a node that refuses connections (down: killed, or restarting) is
-// returned in down instead of failing the fault, as long as at least one
-// node answers the seam protocol (so the target is a bundled one).
+// a node that does not answer and whose runtime says it is not running
+// (killed, or not restarted yet) is returned in down instead of failing the
+// fault, as long as at least one node answers the seam protocol (so the
+// target is a bundled one). A node that runs but does not answer (paused,
+// or unreachable) is an error: a start hook would never apply its fault.
 func seamClientsOrDown(ctx context.Context, c cluster.Cluster, ids []string) (clients map[string]*seam.AdminClient, down []string, err error) {
 	clients = map[string]*seam.AdminClient{}
 	for _, id := range ids {
@@ -52,11 +53,24 @@ func seamClientsOrDown(ctx context.Context, c cluster.Cluster, ids []string) (cl
 		}
 		ac := seam.NewAdminClient(n.Addr())
 		if _, err := ac.State(ctx); err != nil {
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				down = append(down, id)
-				continue
+			if rr, ok := n.(cluster.RunningReporter); ok && !errors.Is(err, seam.ErrNotBundled) {
+				running, rerr := rr.Running(ctx)
+				if rerr == nil && !running {
+					down = append(down, id)
+					continue
+				}
+				if rerr == nil {
+					// It runs: it may have just been started and not
+					// listen yet (or have been down when asked).
+					err = retryAdmin(ctx, 3*time.Second, func(ctx context.Context) error {
+						_, err := ac.State(ctx)
+						return err
+					})
+				}
 			}
-			return nil, nil, fmt.Errorf("node %s: %w", id, err)
+			if err != nil {
+				return nil, nil, fmt.Errorf("node %s: %w", id, err)
+			}
 		}
 		clients[id] = ac
 	}

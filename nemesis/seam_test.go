@@ -30,6 +30,7 @@ type seamNode struct {
 	starts  int
 	atKill  seam.DiskState
 	foreign bool
+	down    bool // reported by Running
 }
 
 func newSeamNode(t *testing.T, id string, foreign bool) *seamNode {
@@ -74,6 +75,11 @@ func (n *seamNode) Start(ctx context.Context) error {
 	n.fresh()
 	n.mu.Unlock()
 	return n.RunStartHooks(ctx, n)
+}
+func (n *seamNode) Running(ctx context.Context) (bool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !n.down, nil
 }
 func (n *seamNode) Pause(ctx context.Context) error  { return nil }
 func (n *seamNode) Resume(ctx context.Context) error { return nil }
@@ -316,6 +322,7 @@ func TestSeamNemesesRefuseForeignAndDeadNodes(t *testing.T) {
 	}
 	c2, env2 := newSeamCluster(t, 3)
 	c2.nodes[0].srv.Close()
+	c2.nodes[0].down = true
 	if _, err := mustNemesis(t, "disk-eio").Invoke(ctx, env2, Fault{Select: SelectAll, Seed: 1}); err == nil ||
 		!strings.Contains(err.Error(), "n1") {
 		t.Fatalf("disk-eio with n1 down: %v, want an error naming n1", err)
@@ -329,8 +336,17 @@ func TestSeamNemesesRefuseForeignAndDeadNodes(t *testing.T) {
 	if c2.nodes[1].get().Clock.State().Offset == 0 {
 		t.Error("the nodes that are up were not skewed")
 	}
+	// A node that runs but does not answer (paused, unreachable) is an
+	// error: no start hook would ever apply the fault.
+	c2.nodes[0].down = false
+	if _, err := mustNemesis(t, "msg-delay").Invoke(ctx, env2, Fault{Select: SelectAll, Seed: 1}); err == nil ||
+		!strings.Contains(err.Error(), "n1") {
+		t.Errorf("msg-delay with n1 running but unreachable: %v, want an error naming n1", err)
+	}
+	c2.nodes[0].down = true
 	for _, n := range c2.nodes {
 		n.srv.Close()
+		n.down = true
 	}
 	if _, err := mustNemesis(t, "msg-drop").Invoke(ctx, env2, Fault{Select: SelectAll, Seed: 1}); err == nil {
 		t.Error("a message fault with every node down reported no error")
