@@ -73,39 +73,28 @@ func CheckStats(ops []history.Op) Result {
 	det := StatsDetails{ByF: make(map[string]OpStats)}
 	lat := make(map[string][]int64)
 	var all []int64
-	var done []completed
-	open := make(map[history.Process]*history.Op)
-	for i := range ops {
-		op := &ops[i]
+	done, pending := Pair(ops)
+	for _, op := range ops {
 		if op.IsNemesis() {
 			det.NemesisEvents++
-			continue
 		}
-		if op.Type == history.Invoke {
-			if prev := open[op.Process]; prev != nil {
-				s := det.ByF[prev.F]
-				s.Pending++
-				det.ByF[prev.F] = s
-			}
-			open[op.Process] = op
-			continue
-		}
-		inv := open[op.Process]
-		delete(open, op.Process)
-		if inv == nil {
+	}
+	for _, inv := range pending {
+		s := det.ByF[inv.F]
+		s.Pending++
+		det.ByF[inv.F] = s
+	}
+	for _, c := range done {
+		if !c.Paired {
 			det.Unpaired++
-		} else {
-			done = append(done, completed{invoke: inv.Time, complete: op.Time, typ: op.Type,
-				answered: op.Type == history.Fail && slices.Contains(AnsweredErrors, op.Error)})
 		}
-		s := det.ByF[op.F]
-		switch op.Type {
+		s := det.ByF[c.F]
+		switch c.Type {
 		case history.OK:
 			s.OK++
-			if inv != nil {
-				d := op.Time - inv.Time
-				lat[op.F] = append(lat[op.F], d)
-				all = append(all, d)
+			if c.Paired {
+				lat[c.F] = append(lat[c.F], c.Latency())
+				all = append(all, c.Latency())
 			}
 		case history.Fail:
 			s.Fail++
@@ -114,12 +103,7 @@ func CheckStats(ops []history.Op) Result {
 		default:
 			det.Unpaired++
 		}
-		det.ByF[op.F] = s
-	}
-	for _, inv := range open {
-		s := det.ByF[inv.F]
-		s.Pending++
-		det.ByF[inv.F] = s
+		det.ByF[c.F] = s
 	}
 	for f, s := range det.ByF {
 		s.Latency = quantiles(lat[f])
@@ -154,31 +138,78 @@ func CheckStats(ops []history.Op) Result {
 // not hold. Availability counts them as served. Targets use these names.
 var AnsweredErrors = []string{"cas-mismatch"}
 
-// completed is a paired client operation.
-type completed struct {
-	invoke, complete int64
-	typ              history.Type
-	answered         bool // a fail with one of AnsweredErrors
+// Completion is a client operation's completion, paired with its invoke.
+type Completion struct {
+	F        string
+	Type     history.Type // of the completion: ok, fail or info
+	Error    string
+	Invoke   int64 // history time of the invoke; meaningful when Paired
+	Complete int64
+	// Paired is false for a completion with no outstanding invoke of its
+	// process (a malformed history).
+	Paired bool
 }
 
-// windowStats counts done by the window their invoke falls in: per fault
-// window, outside every window, and inside any.
-func windowStats(faults []FaultWindow, done []completed) (per []WindowStats, none, during WindowStats) {
-	slices.SortFunc(done, func(a, b completed) int { return cmp.Compare(a.invoke, b.invoke) })
+// Latency is Complete - Invoke.
+func (c Completion) Latency() int64 { return c.Complete - c.Invoke }
+
+// Answered reports whether the system answered the operation: ok, or a
+// fail with one of AnsweredErrors.
+func (c Completion) Answered() bool {
+	return c.Type == history.OK || (c.Type == history.Fail && slices.Contains(AnsweredErrors, c.Error))
+}
+
+// Pair pairs each client completion with its process's outstanding invoke,
+// as history.Validate does, but never fails: it returns the completions in
+// history order and the invokes that never completed (including one
+// overwritten by a later invoke of its process). Nemesis ops are skipped.
+func Pair(ops []history.Op) (done []Completion, pending []history.Op) {
+	done = make([]Completion, 0, len(ops)/2+1)
+	open := make(map[history.Process]*history.Op)
+	for i := range ops {
+		op := &ops[i]
+		if op.IsNemesis() {
+			continue
+		}
+		if op.Type == history.Invoke {
+			if prev := open[op.Process]; prev != nil {
+				pending = append(pending, *prev)
+			}
+			open[op.Process] = op
+			continue
+		}
+		c := Completion{F: op.F, Type: op.Type, Error: op.Error, Complete: op.Time}
+		if inv := open[op.Process]; inv != nil {
+			c.Invoke, c.Paired = inv.Time, true
+			delete(open, op.Process)
+		}
+		done = append(done, c)
+	}
+	for _, inv := range open {
+		pending = append(pending, *inv)
+	}
+	return done, pending
+}
+
+// windowStats counts the paired completions of done by the window their
+// invoke falls in: per fault window, outside every window, and inside any.
+// It reorders done.
+func windowStats(faults []FaultWindow, done []Completion) (per []WindowStats, none, during WindowStats) {
+	done = slices.DeleteFunc(done, func(c Completion) bool { return !c.Paired })
+	slices.SortFunc(done, func(a, b Completion) int { return cmp.Compare(a.Invoke, b.Invoke) })
 	answered := map[*WindowStats]int{}
-	count := func(w *WindowStats, c completed, lat *[]int64) {
-		switch c.typ {
+	count := func(w *WindowStats, c Completion, lat *[]int64) {
+		switch c.Type {
 		case history.OK:
 			w.OK++
-			answered[w]++
-			*lat = append(*lat, c.complete-c.invoke)
+			*lat = append(*lat, c.Latency())
 		case history.Fail:
 			w.Fail++
-			if c.answered {
-				answered[w]++
-			}
 		case history.Info:
 			w.Info++
+		}
+		if c.Answered() {
+			answered[w]++
 		}
 	}
 	finish := func(w *WindowStats, lat []int64) {
@@ -191,8 +222,8 @@ func windowStats(faults []FaultWindow, done []completed) (per []WindowStats, non
 	for _, f := range faults {
 		w := WindowStats{Nemesis: f.Nemesis, Nodes: f.Nodes, Start: f.Start, End: f.End}
 		var lat []int64
-		i, _ := slices.BinarySearchFunc(done, f.Start, func(c completed, t int64) int { return cmp.Compare(c.invoke, t) })
-		for ; i < len(done) && done[i].invoke < f.End; i++ {
+		i, _ := slices.BinarySearchFunc(done, f.Start, func(c Completion, t int64) int { return cmp.Compare(c.Invoke, t) })
+		for ; i < len(done) && done[i].Invoke < f.End; i++ {
 			count(&w, done[i], &lat)
 		}
 		finish(&w, lat)
@@ -210,10 +241,10 @@ func windowStats(faults []FaultWindow, done []completed) (per []WindowStats, non
 	var noneLat, duringLat []int64
 	j := 0
 	for _, c := range done {
-		for j < len(spans) && spans[j][1] <= c.invoke {
+		for j < len(spans) && spans[j][1] <= c.Invoke {
 			j++
 		}
-		if j < len(spans) && spans[j][0] <= c.invoke {
+		if j < len(spans) && spans[j][0] <= c.Invoke {
 			count(&during, c, &duringLat)
 		} else {
 			count(&none, c, &noneLat)

@@ -21,7 +21,6 @@ import (
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/history"
 	"github.com/faultline-io/faultline/nemesis"
-	"github.com/faultline-io/faultline/report"
 	"github.com/faultline-io/faultline/targets"
 	"github.com/faultline-io/faultline/workloads"
 )
@@ -47,7 +46,6 @@ type RunOptions struct {
 type Outcome struct {
 	Dir         string
 	Results     checker.Results
-	Report      string // report.html, when it could be written
 	Interrupted bool
 	Counts      Counts
 }
@@ -281,11 +279,6 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		return out, err
 	}
 	out.Results = res
-	if path, err := report.WriteDir(dir); err != nil {
-		log.Warn("no report", zap.Error(err))
-	} else {
-		out.Report = path
-	}
 	return out, nil
 }
 

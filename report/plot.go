@@ -41,7 +41,7 @@ var (
 
 // plots renders the latency scatter and the throughput lines as SVG data
 // URIs, with every fault window shaded and the first anomaly marked.
-func plots(comps []completion, faults []checker.FaultWindow, firstAnom *int64) (lat, rate template.URL, err error) {
+func plots(comps []checker.Completion, faults []checker.FaultWindow, firstAnom *int64) (lat, rate template.URL, err error) {
 	var end float64
 	for _, c := range comps {
 		end = max(end, float64(c.Complete)/1e9)
@@ -81,13 +81,16 @@ func plots(comps []completion, faults []checker.FaultWindow, firstAnom *int64) (
 	return lat, rate, nil
 }
 
-func latencyPlot(p *plot.Plot, comps []completion) error {
+func latencyPlot(p *plot.Plot, comps []checker.Completion) error {
 	p.Title.Text = "Latency of each operation, by outcome"
 	p.Y.Label.Text = "latency (ms)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	series := map[history.Type]plotter.XYs{}
 	for _, c := range comps {
+		if !c.Paired {
+			continue // no invoke: no latency
+		}
 		ms := max(float64(c.Complete-c.Invoke)/1e6, 0.01) // a log axis has no 0
 		series[c.Type] = append(series[c.Type], plotter.XY{X: float64(c.Invoke) / 1e9, Y: ms})
 	}
@@ -118,7 +121,7 @@ func latencyPlot(p *plot.Plot, comps []completion) error {
 	return nil
 }
 
-func ratePlot(p *plot.Plot, comps []completion, end float64) error {
+func ratePlot(p *plot.Plot, comps []checker.Completion, end float64) error {
 	p.Title.Text = "Completed operations per second, by outcome"
 	p.Y.Label.Text = "ops/s"
 	bins := int(end) + 1

@@ -11,35 +11,26 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/faultline-io/faultline/checker"
+	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/history"
 )
 
 // File is the report's name inside a run directory.
 const File = "report.html"
 
-// Names of the run directory files a report reads (DESIGN.md §9). They are
-// repeated here because the harness, which writes them, imports this
-// package.
-const (
-	testFile    = "test.json"
-	historyFile = "history.jsonl"
-)
-
 // Run is everything a report shows.
 type Run struct {
 	// Dir is the run directory; links to files in it are relative.
 	Dir string
 	// Test is test.json as written by the harness; zero when missing.
-	Test TestRecord
+	Test harness.TestRecord
 	// TestJSON is test.json verbatim, shown whole at the end.
 	TestJSON string
 	// Results are the checkers' results; nil when the run was not checked.
@@ -48,40 +39,22 @@ type Run struct {
 	Ops []history.Op
 }
 
-// TestRecord is the part of test.json a report uses.
-type TestRecord struct {
-	Config struct {
-		Name     string   `json:"name"`
-		Target   string   `json:"target"`
-		Workload string   `json:"workload"`
-		Nemeses  []string `json:"nemeses"`
-		Bugs     []string `json:"bugs"`
-		Nodes    int      `json:"nodes"`
-		Seed     int64    `json:"seed"`
-	} `json:"config"`
-	Runtime     string    `json:"runtime"`
-	CommandLine []string  `json:"command_line"`
-	Version     string    `json:"version"`
-	GitRevision string    `json:"git_revision"`
-	Started     time.Time `json:"started"`
-}
-
 // Load reads a run directory: the history (required), test.json and
 // results.json (each optional: a report of an unchecked or imported history
 // says what is missing).
 func Load(dir string) (Run, error) {
 	r := Run{Dir: dir}
-	ops, err := history.ReadFile(filepath.Join(dir, historyFile))
+	ops, err := history.ReadFile(filepath.Join(dir, harness.HistoryFile))
 	if err != nil {
 		return r, err
 	}
 	r.Ops = ops
-	if b, err := os.ReadFile(filepath.Join(dir, testFile)); err == nil {
-		if err := json.Unmarshal(b, &r.Test); err != nil {
-			return r, fmt.Errorf("%s: %w", filepath.Join(dir, testFile), err)
-		}
+	switch tr, err := harness.ReadTestRecord(dir); {
+	case err == nil:
+		r.Test = tr
+		b, _ := os.ReadFile(filepath.Join(dir, harness.TestFile))
 		r.TestJSON = string(b)
-	} else if !errors.Is(err, os.ErrNotExist) {
+	case !errors.Is(err, os.ErrNotExist):
 		return r, err
 	}
 	res, err := checker.ReadResults(filepath.Join(dir, checker.ResultsFile))
@@ -122,35 +95,4 @@ func WriteDir(dir string) (string, error) {
 func Render(w io.Writer, r Run) error {
 	v := buildView(r)
 	return page.Execute(w, v)
-}
-
-// completion is one client operation that completed: its invoke time, its
-// completion time and how it ended.
-type completion struct {
-	F        string
-	Type     history.Type
-	Invoke   int64
-	Complete int64
-}
-
-// completions pairs each process's invoke with its completion.
-func completions(ops []history.Op) []completion {
-	pending := map[history.Process]history.Op{}
-	var out []completion
-	for _, op := range ops {
-		if op.IsNemesis() {
-			continue
-		}
-		if op.Type == history.Invoke {
-			pending[op.Process] = op
-			continue
-		}
-		inv, ok := pending[op.Process]
-		if !ok {
-			continue
-		}
-		delete(pending, op.Process)
-		out = append(out, completion{F: inv.F, Type: op.Type, Invoke: inv.Time, Complete: op.Time})
-	}
-	return out
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/faultline-io/faultline/checker"
+	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/history"
 )
 
@@ -26,7 +28,11 @@ func TestCountRowsCountsOutcomesAndNeverCompleted(t *testing.T) {
 		{Process: 3, Type: history.Invoke, F: "read", Time: 6},
 		{Process: 3, Type: history.Fail, F: "read", Time: 7},
 	}
-	rows := countRows(ops, completions(ops))
+	var stats checker.StatsDetails
+	if err := json.Unmarshal(checker.CheckStats(ops).Details, &stats); err != nil {
+		t.Fatal(err)
+	}
+	rows := countRows(stats.ByF)
 	if len(rows) != 2 {
 		t.Fatalf("rows = %+v", rows)
 	}
@@ -79,7 +85,7 @@ func TestRenderEscapesEveryValueFromTheRun(t *testing.T) {
 
 func TestWriteDirReportsARunDirectory(t *testing.T) {
 	dir := t.TempDir()
-	rec, err := history.NewRecorder(filepath.Join(dir, historyFile))
+	rec, err := history.NewRecorder(filepath.Join(dir, harness.HistoryFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/faultline-io/faultline/checker"
-	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/harness"
 )
 
 // view is what the template sees; every string in it is escaped there
@@ -18,7 +18,7 @@ type view struct {
 	Title       string
 	Verdict     string // "valid", "invalid", "unknown" or "not checked"
 	VerdictNote string
-	Test        TestRecord
+	Test        harness.TestRecord
 	CommandLine string
 	Started     string
 	Results     []resultRow
@@ -94,11 +94,11 @@ func buildView(r Run) view {
 		v.FirstAnom = secs(*firstAnom)
 	}
 
-	comps := completions(r.Ops)
-	v.Counts = countRows(r.Ops, comps)
-	faults := checker.FaultWindows(r.Ops)
+	// The stats checker's counts, whether or not results.json has them.
 	var stats checker.StatsDetails
 	_ = json.Unmarshal(checker.CheckStats(r.Ops).Details, &stats)
+	v.Counts = countRows(stats.ByF)
+	faults := checker.FaultWindows(r.Ops)
 	if len(faults) > 0 {
 		v.AvailNoFault, v.AvailDuring = share(stats.NoFault.Availability), share(stats.DuringFaults.Availability)
 	}
@@ -117,6 +117,7 @@ func buildView(r Run) view {
 	}
 	v.FaultsShown = len(faults)
 
+	comps, _ := checker.Pair(r.Ops)
 	lat, rate, err := plots(comps, faults, firstAnom)
 	if err != nil {
 		v.PlotError = err.Error()
@@ -125,57 +126,18 @@ func buildView(r Run) view {
 	return v
 }
 
-// countRows tallies completions per f and type, with latency quantiles of
-// the ok ones, plus invocations that never completed.
-func countRows(ops []history.Op, comps []completion) []countRow {
-	rows := map[string]*countRow{}
-	lat := map[string][]int64{}
-	get := func(f string) *countRow {
-		if rows[f] == nil {
-			rows[f] = &countRow{F: f}
-		}
-		return rows[f]
-	}
-	for _, c := range comps {
-		row := get(c.F)
-		switch c.Type {
-		case history.OK:
-			row.OK++
-			lat[c.F] = append(lat[c.F], c.Complete-c.Invoke)
-		case history.Fail:
-			row.Fail++
-		case history.Info:
-			row.Info++
-		}
-	}
-	invoked := map[string]int{}
-	for _, op := range ops {
-		if !op.IsNemesis() && op.Type == history.Invoke {
-			invoked[op.F]++
-		}
-	}
-	for f, n := range invoked {
-		row := get(f)
-		row.Pend = n - row.OK - row.Fail - row.Info
-	}
+// countRows turns the stats checker's per-f counts into table rows, by f.
+func countRows(byF map[string]checker.OpStats) []countRow {
 	var out []countRow
-	for f, row := range rows {
-		ls := lat[f]
-		sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
-		row.P50, row.P99, row.Max = ms(quantile(ls, 0.5)), ms(quantile(ls, 0.99)), ms(quantile(ls, 1))
-		out = append(out, *row)
+	for f, st := range byF {
+		row := countRow{F: f, OK: st.OK, Fail: st.Fail, Info: st.Info, Pend: st.Pending, P50: "-", P99: "-", Max: "-"}
+		if st.OK > 0 {
+			row.P50, row.P99, row.Max = ms(st.Latency.P50), ms(st.Latency.P99), ms(st.Latency.Max)
+		}
+		out = append(out, row)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].F < out[j].F })
 	return out
-}
-
-// quantile is the nearest-rank q-quantile of sorted xs; -1 when empty.
-func quantile(xs []int64, q float64) int64 {
-	if len(xs) == 0 {
-		return -1
-	}
-	i := int(q*float64(len(xs))+0.999999) - 1
-	return xs[min(max(i, 0), len(xs)-1)]
 }
 
 func share(p *float64) string {

@@ -304,8 +304,8 @@ func runCampaign(cmd *cobra.Command, log *zap.Logger, c campaign, junit string) 
 			line = "error: " + err.Error()
 		default:
 			jc.Output = "run directory: " + out.Dir
-			if out.Report != "" {
-				jc.Output += "\nreport: " + out.Report
+			if path := writeReport(log, out.Dir); path != "" {
+				jc.Output += "\nreport: " + path
 			}
 			got := out.Results.Valid
 			var summary []string

@@ -13,7 +13,6 @@ import (
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/history"
-	"github.com/faultline-io/faultline/report"
 )
 
 func newCheckCommand(g *globals) *cobra.Command {
@@ -86,7 +85,7 @@ rewritten. A history file is checked with --checker (default linearizable,stats)
 			printResults(cmd, res)
 			if st.IsDir() && outDir == "" {
 				// The report shows the verdict: keep it in step.
-				if p, err := report.WriteDir(path); err == nil {
+				if p := writeReport(g.logger(), path); p != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", p)
 				}
 			}

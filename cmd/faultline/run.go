@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/faultline-io/faultline/harness"
+	"github.com/faultline-io/faultline/report"
 )
 
 func newRunCommand(g *globals) *cobra.Command {
@@ -88,9 +89,10 @@ func splitList(xs []string) []string {
 	return out
 }
 
-// finishRun prints a run's outcome and returns its verdict as an exit code.
+// finishRun writes a run's report, prints its outcome and returns its
+// verdict as an exit code.
 func finishRun(cmd *cobra.Command, log *zap.Logger, out *harness.Outcome) error {
-	printOutcome(cmd, out)
+	printOutcome(cmd, out, writeReport(log, out.Dir))
 	if out.Interrupted {
 		log.Warn("run interrupted; history and partial results are in the run directory", zap.String("dir", out.Dir))
 		if out.Results.Valid.ExitCode() == exitAnomaly {
@@ -101,13 +103,24 @@ func finishRun(cmd *cobra.Command, log *zap.Logger, out *harness.Outcome) error 
 	return verdict(out.Results.Valid.ExitCode())
 }
 
-func printOutcome(cmd *cobra.Command, out *harness.Outcome) {
+// writeReport writes report.html into a checked run directory and returns
+// its path; a run is not failed for want of a report ("" then).
+func writeReport(log *zap.Logger, dir string) string {
+	path, err := report.WriteDir(dir)
+	if err != nil {
+		log.Warn("no report", zap.String("dir", dir), zap.Error(err))
+		return ""
+	}
+	return path
+}
+
+func printOutcome(cmd *cobra.Command, out *harness.Outcome, reportPath string) {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "run directory: %s\n", out.Dir)
 	fmt.Fprintf(w, "operations: %d ok, %d fail, %d info; %d faults\n",
 		out.Counts.OK, out.Counts.Fail, out.Counts.Info, out.Counts.Nemesis)
 	printResults(cmd, out.Results)
-	if out.Report != "" {
-		fmt.Fprintf(w, "report: %s\n", out.Report)
+	if reportPath != "" {
+		fmt.Fprintf(w, "report: %s\n", reportPath)
 	}
 }
