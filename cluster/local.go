@@ -112,10 +112,7 @@ func (n *localNode) Kill(ctx context.Context) error { return n.proc.Kill(ctx) }
 func (n *localNode) Running(ctx context.Context) (bool, error) { return n.proc.Running(), nil }
 
 func (n *localNode) Start(ctx context.Context) error {
-	if err := n.proc.Start(ctx); err != nil {
-		return err
-	}
-	return n.RunStartHooks(ctx, n)
+	return startProcess(ctx, n.proc, &n.StartHooks, n)
 }
 func (n *localNode) Pause(ctx context.Context) error  { return n.proc.Pause(ctx) }
 func (n *localNode) Resume(ctx context.Context) error { return n.proc.Resume(ctx) }

@@ -487,10 +487,7 @@ func (n *netnsNode) Kill(ctx context.Context) error { return n.proc.Kill(ctx) }
 func (n *netnsNode) Running(ctx context.Context) (bool, error) { return n.proc.Running(), nil }
 
 func (n *netnsNode) Start(ctx context.Context) error {
-	if err := n.proc.Start(ctx); err != nil {
-		return err
-	}
-	return n.RunStartHooks(ctx, n)
+	return startProcess(ctx, n.proc, &n.StartHooks, n)
 }
 func (n *netnsNode) Pause(ctx context.Context) error  { return n.proc.Pause(ctx) }
 func (n *netnsNode) Resume(ctx context.Context) error { return n.proc.Resume(ctx) }

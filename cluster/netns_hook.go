@@ -62,6 +62,15 @@ func (h *StartHooks) SetStartHook(key string, hook StartHook) {
 	h.hooks[key] = hook
 }
 
+// startProcess starts p, then runs h's hooks with n: Start of the nodes
+// that are child processes (local, netns).
+func startProcess(ctx context.Context, p *Process, h *StartHooks, n Node) error {
+	if err := p.Start(ctx); err != nil {
+		return err
+	}
+	return h.RunStartHooks(ctx, n)
+}
+
 // RunStartHooks runs every hook, in key order, with n (the node that
 // started); it runs them all and joins their errors.
 func (h *StartHooks) RunStartHooks(ctx context.Context, n Node) error {

@@ -94,27 +94,21 @@ func (n *clockNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, err
 			n.affected.add(id) // before applying: a half-applied fault is still healed
 		}
 		req := reqs[id]
-		if clients[id] == nil { // down: its start hook applies the fault when it is back
-			if n.kind != seam.ClockReset {
-				reapplyOnStart(env.Cluster, id, n.name, func(ctx context.Context, ac *seam.AdminClient) error {
-					_, err := ac.Clock(ctx, req)
-					return err
-				})
-			}
-			continue
-		}
-		st, err := clients[id].Clock(ctx, reqs[id])
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", id, err))
-			continue
-		}
-		applied[id] = ClockApplied{Request: reqs[id], State: st, Skew: st.Skew.String()}
-		if n.kind != seam.ClockReset {
+		if n.kind != seam.ClockReset { // a restart (or a down node's start) applies it again
 			reapplyOnStart(env.Cluster, id, n.name, func(ctx context.Context, ac *seam.AdminClient) error {
 				_, err := ac.Clock(ctx, req)
 				return err
 			})
 		}
+		if clients[id] == nil { // down: the start hook applies it when it is back
+			continue
+		}
+		st, err := clients[id].Clock(ctx, req)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", id, err))
+			continue
+		}
+		applied[id] = ClockApplied{Request: req, State: st, Skew: st.Skew.String()}
 	}
 	f.Params = withParam(f.Params, "clocks", applied)
 	f.Note = "clock seam of the bundled nodes (admin endpoint): only time the node reads through the seam is skewed; " +

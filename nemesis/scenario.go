@@ -96,7 +96,7 @@ func ParseScenario(b []byte, seed int64) ([]Step, error) {
 			if other.At+other.Hold <= sf.At || other.Nemesis == sf.Nemesis {
 				continue
 			}
-			if (restartsNodes(sf.Nemesis) && lostOnRestart(other.Nemesis)) || (restartsNodes(other.Nemesis) && lostOnRestart(sf.Nemesis)) {
+			if cannotOverlap(sf.Nemesis, other.Nemesis) {
 				return nil, fmt.Errorf("%s: at: %s at %v overlaps faults[%d] (%s until %v): a node restart drops faults that live in the node process, so these may not overlap",
 					where, sf.Nemesis, sf.At, j, other.Nemesis, other.At+other.Hold)
 			}
@@ -112,14 +112,21 @@ func ParseScenario(b []byte, seed int64) ([]Step, error) {
 // run at the same time: one that restarts nodes with one whose state a
 // restart drops.
 func CheckOverlap(names []string) error {
-	for _, a := range names {
-		for _, b := range names {
-			if a != b && restartsNodes(a) && lostOnRestart(b) {
-				return fmt.Errorf("%s restarts nodes, which drops %s faults; they cannot overlap", a, b)
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			if cannotOverlap(a, b) {
+				return fmt.Errorf("%s and %s cannot overlap: a node restart drops a disk-eio fault", a, b)
 			}
 		}
 	}
 	return nil
+}
+
+// cannotOverlap reports whether faults of nemeses a and b (different) may
+// not be on at once: one restarts nodes and the other's state a restart
+// drops.
+func cannotOverlap(a, b string) bool {
+	return a != b && ((restartsNodes(a) && lostOnRestart(b)) || (restartsNodes(b) && lostOnRestart(a)))
 }
 
 // OverlappingSchedule gives every nemesis of o its own schedule (Schedule

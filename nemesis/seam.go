@@ -75,27 +75,19 @@ func seamClientsOrDown(ctx context.Context, c cluster.Cluster, ids []string) (cl
 		clients[id] = ac
 	}
 	if len(clients) == 0 && len(down) > 0 {
-		return nil, nil, fmt.Errorf("no node answers its admin endpoint (%v refuse connections)", down)
+		return nil, nil, fmt.Errorf("no node answers its admin endpoint (%v not running)", down)
 	}
 	return clients, down, nil
 }
 
 // seamClients returns an admin client for each id, after checking that the
-// node answers the seam protocol.
+// node answers the seam protocol; a node that is down is an error.
 func seamClients(ctx context.Context, c cluster.Cluster, ids []string) (map[string]*seam.AdminClient, error) {
-	out := map[string]*seam.AdminClient{}
-	for _, id := range ids {
-		n := cluster.NodeByID(c, id)
-		if n == nil {
-			return nil, fmt.Errorf("no node %s", id)
-		}
-		ac := seam.NewAdminClient(n.Addr())
-		if _, err := ac.State(ctx); err != nil {
-			return nil, fmt.Errorf("node %s: %w", id, err)
-		}
-		out[id] = ac
+	clients, down, err := seamClientsOrDown(ctx, c, ids)
+	if err == nil && len(down) > 0 {
+		err = fmt.Errorf("node %s is not running", down[0])
 	}
-	return out, nil
+	return clients, err
 }
 
 // paramRand is the source of a fault's parameter draws: seeded by the
