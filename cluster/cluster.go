@@ -8,6 +8,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/vishvananda/netns"
 )
@@ -45,6 +46,20 @@ type Spec struct {
 	// Command returns the arguments (after the binary) that run node self.
 	// dataDir is the path as the node sees it.
 	Command func(self Peer, peers []Peer, dataDir string) []string
+}
+
+// CheckAddressed checks a spec for a runtime that gives each node its own
+// address (docker, netns): 1..250 nodes on one port, and a command.
+func (s Spec) CheckAddressed(runtime string) error {
+	switch {
+	case s.Nodes < 1 || s.Nodes > 250:
+		return fmt.Errorf("nodes must be between 1 and 250, got %d", s.Nodes)
+	case s.Port <= 0 || s.Port > 65535:
+		return fmt.Errorf("the %s runtime needs spec.Port (the port every node listens on), got %d", runtime, s.Port)
+	case s.Command == nil:
+		return errors.New("spec.Command is nil")
+	}
+	return nil
 }
 
 // Runtime starts clusters.

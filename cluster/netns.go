@@ -68,14 +68,8 @@ var ourLink = regexp.MustCompile(`^fl[0-9a-f]{6}$`)
 // and address, then starts every node inside its namespace. On any error
 // everything made so far is removed.
 func (Netns) Start(ctx context.Context, spec Spec) (Cluster, error) {
-	if spec.Nodes < 1 || spec.Nodes > 250 {
-		return nil, fmt.Errorf("nodes must be between 1 and 250, got %d", spec.Nodes)
-	}
-	if spec.Port <= 0 || spec.Port > 65535 {
-		return nil, fmt.Errorf("the netns runtime needs spec.Port (the port every node listens on), got %d", spec.Port)
-	}
-	if spec.Command == nil {
-		return nil, errors.New("spec.Command is nil")
+	if err := spec.CheckAddressed("netns"); err != nil {
+		return nil, err
 	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the netns runtime needs root (network namespaces, veths, a bridge)")

@@ -89,14 +89,8 @@ func Available(ctx context.Context) (version string, err error) {
 // every container is running; the node inside may not serve yet. On error
 // everything made so far is removed.
 func (r Runtime) Start(ctx context.Context, spec cluster.Spec) (cluster.Cluster, error) {
-	if spec.Nodes < 1 || spec.Nodes > 250 {
-		return nil, fmt.Errorf("nodes must be between 1 and 250, got %d", spec.Nodes)
-	}
-	if spec.Port <= 0 || spec.Port > 65535 {
-		return nil, fmt.Errorf("the docker runtime needs spec.Port (the port every node listens on), got %d", spec.Port)
-	}
-	if spec.Command == nil {
-		return nil, errors.New("spec.Command is nil")
+	if err := spec.CheckAddressed("docker"); err != nil {
+		return nil, err
 	}
 	cli, own := r.Client, false
 	if cli == nil {
