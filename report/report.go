@@ -67,19 +67,23 @@ func Load(dir string) (Run, error) {
 	return r, nil
 }
 
-// WriteDir loads the run in dir and writes its report to dir/report.html,
-// replacing any earlier one only once the new one is complete. It returns
-// the report's path.
+// WriteDir loads the run in dir and writes its report (Write).
 func WriteDir(dir string) (string, error) {
 	r, err := Load(dir)
 	if err != nil {
 		return "", err
 	}
+	return Write(r)
+}
+
+// Write writes r's report to r.Dir/report.html, replacing any earlier one
+// only once the new one is complete, and returns its path.
+func Write(r Run) (string, error) {
 	var buf bytes.Buffer
 	if err := Render(&buf, r); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, File)
+	path := filepath.Join(r.Dir, File)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
 		return "", fmt.Errorf("report: %w", err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,13 +32,13 @@ e.g. for a run directory copied from another machine. Exits 0 when the report is
 			if _, err := os.Stat(filepath.Join(dir, harness.HistoryFile)); !st.IsDir() || err != nil {
 				return badInputf("%s: not a run directory (want the directory that holds %s)", dir, harness.HistoryFile)
 			}
-			path, err := report.WriteDir(dir)
+			r, err := report.Load(dir)
 			if err != nil {
-				var pe *os.PathError
-				if errors.As(err, &pe) && pe.Path == filepath.Join(dir, report.File+".tmp") {
-					return err // cannot write: not the input's fault
-				}
 				return badInput(err)
+			}
+			path, err := report.Write(r) // a failure here is not the input's fault
+			if err != nil {
+				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), path)
 			return nil
