@@ -45,10 +45,15 @@ var errEDNEOF = errors.New("input ends inside a form")
 
 // ednReader reads forms from src.
 type ednReader struct {
-	src  []byte
-	i    int
-	line int // 1-based line of src[i]
+	src   []byte
+	i     int
+	line  int // 1-based line of src[i]
+	depth int // forms being read, nested
 }
+
+// maxEDNDepth bounds the nesting of forms (collections, tags, discards), so
+// that a hostile input cannot exhaust the stack.
+const maxEDNDepth = 1000
 
 func newEDNReader(src []byte, line int) *ednReader {
 	return &ednReader{src: src, line: line}
@@ -103,7 +108,12 @@ func (r *ednReader) read() (ednValue, error) {
 		return ednValue{}, errEDNEOF
 	}
 	line := r.line
+	if r.depth >= maxEDNDepth {
+		return ednValue{}, fmt.Errorf("forms nested deeper than %d", maxEDNDepth)
+	}
+	r.depth++
 	v, err := r.readForm()
+	r.depth--
 	v.line = line
 	return v, err
 }

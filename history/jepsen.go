@@ -32,15 +32,20 @@ func ReadJepsenFile(path string) ([]Op, error) {
 	return ops, err
 }
 
-// ReadJepsen imports a history written by Jepsen in one of two formats: a
-// jepsen.log if any line is a jepsen.util op line, else EDN if the first
-// non-blank line starts a map, vector, tagged literal or comment:
+// ReadJepsen imports a history written by Jepsen or Knossos in one of two
+// formats: a jepsen.log if any line is a jepsen.util op line, else EDN if
+// the first non-blank line starts a map, vector, list, tagged literal or
+// comment. Any other input with content is a *ParseError naming its first
+// line; blank input is an empty history.
 //
-//   - EDN (history.edn): one op map per line, such as
+//   - EDN: one op map per line, as in a Jepsen store's history.edn, such as
 //     {:process 0, :type :invoke, :f :cas, :value [1 2], :time 123, :index 4};
-//     a top-level vector of maps, maps spanning lines and tagged maps
-//     (#jepsen.history.Op{…}) are accepted too. A torn last form (the input
-//     ends inside it, without a final newline) is ignored.
+//     or a whole history as one vector or list of op maps spanning many
+//     lines, as in Knossos's data files (data/cas-register/good/*.edn);
+//     maps spanning lines, tagged maps (#jepsen.history.Op{…}) and comments
+//     are accepted too. A torn last form (the input ends inside it, without
+//     a final newline) is ignored if an op came before it or it starts like
+//     an op map ("{:"); otherwise, and with a final newline, it is an error.
 //   - jepsen.log text: op lines carry the marker "jepsen.util" followed by
 //     "-" or ":" and the fields process, type, f, value and an optional error,
 //     separated by tabs or spaces, as in
@@ -53,8 +58,9 @@ func ReadJepsenFile(path string) ([]Op, error) {
 // arrays, maps → objects, keywords and symbols → strings). A client fail or
 // info whose value is a bare keyword such as :timed-out has no value; the
 // keyword goes to Error. :key, :node and :error are kept as text. Ops with no
-// :time get time line*1000 (line 0-based); ops get :index when every op has
-// one, else their position.
+// :time get time line*1000 (line 0-based; ops sharing a line get one more
+// than the op before, so times follow the order of the file); ops get :index
+// when every op has one, else their position.
 //
 // A malformed op is a *ParseError naming its line. Multi-register
 // (independent) tuple values are not split into keys.
@@ -76,50 +82,117 @@ func ReadJepsen(r io.Reader) ([]Op, error) {
 			}
 		}
 	}
-	for rest := src; len(rest) > 0; {
+	for rest, lineNo := src, 1; len(rest) > 0; lineNo++ {
 		var line []byte
 		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
 		if t := bytes.TrimSpace(line); len(t) > 0 {
-			if t[0] == '{' || t[0] == '[' || t[0] == '#' || t[0] == ';' {
+			if t[0] == '{' || t[0] == '[' || t[0] == '(' || t[0] == '#' || t[0] == ';' {
 				return readJepsenEDN(src)
 			}
-			break
+			return nil, &ParseError{Line: lineNo, Msg: fmt.Sprintf(
+				"not a Jepsen history: want EDN (an op map, or a vector or list of them) or jepsen.log lines with jepsen.util ops; got %.40q", t)}
 		}
 	}
-	if len(bytes.TrimSpace(src)) == 0 {
-		return nil, nil
-	}
-	return nil, errors.New("history: not a Jepsen history: no EDN op maps and no jepsen.util op lines")
+	return nil, nil // blank
 }
 
 func readJepsenEDN(src []byte) ([]Op, error) {
 	rd := newEDNReader(src, 1)
 	var (
-		ops      []Op
-		indexed  = true
-		tornSafe = len(src) > 0 && src[len(src)-1] != '\n'
+		ops       []Op
+		indexed   = true
+		canTear   = src[len(src)-1] != '\n'
+		lastSynth = int64(-1) // the last synthetic time given
 	)
 	add := func(v *ednValue) error {
 		if v.kind != ednMap {
 			return &ParseError{Line: v.line, Msg: fmt.Sprintf("want an op map, got %.60s", v.String())}
 		}
-		op, hasIndex, msg := jepsenMapOp(v)
+		op, hasIndex, hasTime, msg := jepsenMapOp(v)
 		if msg != "" {
 			return &ParseError{Line: v.line, Msg: msg}
+		}
+		if !hasTime {
+			// Several ops may share a line (a whole history on one
+			// line): keep their order in their times.
+			op.Time = max(int64(v.line-1)*syntheticTimeStep, lastSynth+1)
+			lastSynth = op.Time
 		}
 		indexed = indexed && hasIndex
 		ops = append(ops, op)
 		return nil
 	}
+	// torn reports whether a form that starts at src[start] and is cut off
+	// by the end of the input is a torn last form, which is ignored: the
+	// input has no final newline, and an op came before or the form starts
+	// like one. Anything else is an error, so that garbage is never an
+	// empty history.
+	torn := func(start int) bool {
+		return canTear && (len(ops) > 0 || startsLikeEDNOp(src[start:]))
+	}
+	eof := func(err error, line int) error {
+		if errors.Is(err, errEDNEOF) {
+			return &ParseError{Line: line, Msg: "EDN: the input ends inside the form that starts here"}
+		}
+		return &ParseError{Line: rd.line, Msg: "EDN: " + err.Error()}
+	}
 	for !rd.atEnd() {
+		if c := src[rd.i]; c == '[' || c == '(' {
+			// A whole history as one vector or list (Knossos's data
+			// files): read its ops one at a time, so that a torn one
+			// leaves those before it.
+			closer, openLine, openAt := byte(']'), rd.line, rd.i
+			if c == '(' {
+				closer = ')'
+			}
+			rd.i++
+			for {
+				rd.skipSpace()
+				if rd.i >= len(src) {
+					if torn(openAt) {
+						return finishJepsenEDN(ops, indexed), nil
+					}
+					return nil, &ParseError{Line: openLine, Msg: fmt.Sprintf("EDN: the input ends inside the %s opened here, before its %q",
+						map[byte]string{']': "vector", ')': "list"}[closer], closer)}
+				}
+				if src[rd.i] == closer {
+					rd.i++
+					break
+				}
+				start, line := rd.i, rd.line
+				if src[rd.i] == '#' && rd.i+1 < len(src) && src[rd.i+1] == '_' {
+					rd.i += 2 // discard the next form
+					if _, err := rd.read(); err != nil {
+						if errors.Is(err, errEDNEOF) && torn(start) {
+							return finishJepsenEDN(ops, indexed), nil
+						}
+						return nil, eof(err, line)
+					}
+					continue
+				}
+				v, err := rd.read()
+				if err != nil {
+					if errors.Is(err, errEDNEOF) && torn(start) {
+						return finishJepsenEDN(ops, indexed), nil
+					}
+					return nil, eof(err, line)
+				}
+				if err := add(&v); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		start, line := rd.i, rd.line
 		v, err := rd.read()
 		if err != nil {
-			if errors.Is(err, errEDNEOF) && tornSafe {
+			if errors.Is(err, errEDNEOF) && torn(start) {
 				break // torn last form
 			}
-			return nil, &ParseError{Line: rd.line, Msg: "EDN: " + err.Error()}
+			return nil, eof(err, line)
 		}
 		if v.kind == ednVector || v.kind == ednList {
+			// A tagged vector or list: its items are the ops.
 			for i := range v.items {
 				if err := add(&v.items[i]); err != nil {
 					return nil, err
@@ -131,17 +204,47 @@ func readJepsenEDN(src []byte) ([]Op, error) {
 			return nil, err
 		}
 	}
+	return finishJepsenEDN(ops, indexed), nil
+}
+
+// finishJepsenEDN numbers ops by position unless every op had an :index.
+func finishJepsenEDN(ops []Op, indexed bool) []Op {
 	if !indexed {
 		for i := range ops {
 			ops[i].Index = int64(i)
 		}
 	}
-	return ops, nil
+	return ops
+}
+
+// startsLikeEDNOp reports whether b, after whitespace and comments, begins
+// as an op map does: "{" (optionally tagged, or inside an opening "[" or
+// "(") followed by the end of b or a keyword.
+func startsLikeEDNOp(b []byte) bool {
+	rd := newEDNReader(b, 1)
+	rd.skipSpace()
+	if rd.i < len(b) && (b[rd.i] == '[' || b[rd.i] == '(') {
+		rd.i++
+		rd.skipSpace()
+	}
+	if rd.i < len(b) && b[rd.i] == '#' {
+		rd.i++
+		if rd.token() == "" {
+			return false
+		}
+		rd.skipSpace()
+	}
+	if rd.i >= len(b) || b[rd.i] != '{' {
+		return false
+	}
+	rd.i++
+	rd.skipSpace()
+	return rd.i >= len(b) || b[rd.i] == ':'
 }
 
 // jepsenMapOp converts one EDN op map.
-func jepsenMapOp(m *ednValue) (op Op, hasIndex bool, msg string) {
-	var hasProcess, hasType, hasTime bool
+func jepsenMapOp(m *ednValue) (op Op, hasIndex, hasTime bool, msg string) {
+	var hasProcess, hasType bool
 	var value *ednValue
 	for i := 0; i+1 < len(m.items); i += 2 {
 		k, v := &m.items[i], &m.items[i+1]
@@ -152,13 +255,13 @@ func jepsenMapOp(m *ednValue) (op Op, hasIndex bool, msg string) {
 		case "process":
 			p, ok := jepsenProcess(v)
 			if !ok {
-				return op, false, fmt.Sprintf(":process %s is neither a non-negative integer nor :nemesis", v)
+				return op, false, false, fmt.Sprintf(":process %s is neither a non-negative integer nor :nemesis", v)
 			}
 			op.Process, hasProcess = p, true
 		case "type":
 			t, ok := jepsenType(v)
 			if !ok {
-				return op, false, fmt.Sprintf(":type %s is not :invoke, :ok, :fail or :info", v)
+				return op, false, false, fmt.Sprintf(":type %s is not :invoke, :ok, :fail or :info", v)
 			}
 			op.Type, hasType = t, true
 		case "f":
@@ -168,7 +271,7 @@ func jepsenMapOp(m *ednValue) (op Op, hasIndex bool, msg string) {
 		case "time", "index":
 			n, err := ednInt64(v)
 			if err != nil {
-				return op, false, fmt.Sprintf(":%s %s: %v", k.text, v, err)
+				return op, false, false, fmt.Sprintf(":%s %s: %v", k.text, v, err)
 			}
 			if k.text == "time" {
 				op.Time, hasTime = n, true
@@ -187,20 +290,17 @@ func jepsenMapOp(m *ednValue) (op Op, hasIndex bool, msg string) {
 	}
 	switch {
 	case !hasProcess:
-		return op, false, "missing :process"
+		return op, false, false, "missing :process"
 	case !hasType:
-		return op, false, "missing :type"
+		return op, false, false, "missing :type"
 	case op.F == "":
-		return op, false, "missing :f"
-	}
-	if !hasTime {
-		op.Time = int64(m.line-1) * syntheticTimeStep
+		return op, false, false, "missing :f"
 	}
 	setJepsenValue(&op, value)
 	if msg := op.check(); msg != "" {
-		return op, false, msg
+		return op, false, false, msg
 	}
-	return op, hasIndex, ""
+	return op, hasIndex, hasTime, ""
 }
 
 // setJepsenValue stores v (nil: absent) as op's value, or in op.Error when

@@ -43,7 +43,10 @@ func ReadFile(path string) ([]Op, error) {
 // are ignored; "process", "type", "f" and "time" are required.
 //
 // A torn last line — no trailing newline and not parsable as JSON, as a
-// crash in the middle of a write leaves it — is ignored. Any other bad line
+// crash in the middle of a write leaves it — is ignored when a good line
+// came before it or it starts like a record (`{"`). So an input with
+// content but no record at all, such as a binary file, is an error naming
+// its first line, never an empty history. Any other bad line
 // is an error of type *ParseError naming the line, including lines that
 // parse but are not a well-formed op: an unknown type, an empty f, a
 // negative time, or a process that is neither a non-negative integer nor
@@ -87,14 +90,28 @@ func read(r io.Reader, name string) ([]Op, error) {
 		var op Op
 		syntax, msg := dec.parse(line, &op)
 		if msg != "" {
-			if syntax && !complete {
+			if syntax && !complete && (len(ops) > 0 || startsLikeRecord(line)) {
 				break // torn last line
+			}
+			if syntax && !complete {
+				msg += "; not a torn last line: no op before it and it does not start like one"
 			}
 			return ops, &ParseError{File: name, Line: lineNo, Msg: msg}
 		}
 		ops = append(ops, op)
 	}
 	return ops, nil
+}
+
+// startsLikeRecord reports whether a line (trimmed) begins as the Recorder
+// begins every line, `{"`, or is a lone `{`: the start of a record cut
+// short by a crash rather than some other file.
+func startsLikeRecord(line []byte) bool {
+	if len(line) == 0 || line[0] != '{' {
+		return false
+	}
+	rest := bytes.TrimLeft(line[1:], " \t\r")
+	return len(rest) == 0 || rest[0] == '"'
 }
 
 func displayName(name string) string {
