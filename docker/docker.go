@@ -126,6 +126,9 @@ func (r Runtime) Start(ctx context.Context, spec cluster.Spec) (cluster.Cluster,
 	c := &dockerCluster{cli: cli, ownClient: own, run: run, netName: cluster.Label + "-" + run}
 	labels := map[string]string{cluster.Label: run, LabelTest: spec.Name}
 	if err := c.createNetwork(ctx, labels); err != nil {
+		// A create cut short by a cancelled ctx may still have made the
+		// network: it carries the run's label.
+		_, _ = cleanRun(context.WithoutCancel(ctx), c.cli, run)
 		closeOwn()
 		return nil, err
 	}
@@ -174,6 +177,7 @@ func (r Runtime) Start(ctx context.Context, spec cluster.Spec) (cluster.Cluster,
 	}
 	if err := errors.Join(startErrs...); err != nil {
 		_ = c.Teardown(ctx)
+		_, _ = cleanRun(context.WithoutCancel(ctx), c.cli, run)
 		return nil, err
 	}
 	return c, nil

@@ -40,6 +40,13 @@ type RunOptions struct {
 	CommandLine   []string
 	// ReplayOf is the run directory this run replays, recorded in test.json.
 	ReplayOf string
+	// MoreInterrupts delivers the interrupts after the first one (which
+	// cancels Run's context): the next skips the graceful parts of the final
+	// phase and abandons a check in progress. Teardown always runs.
+	MoreInterrupts <-chan os.Signal
+	// OnPhase, when set, is called as the run enters each phase, before the
+	// phase's work; tests drive interrupts from it.
+	OnPhase func(Phase)
 }
 
 // Outcome is what a run produced.
@@ -47,7 +54,9 @@ type Outcome struct {
 	Dir         string
 	Results     checker.Results
 	Interrupted bool
-	Counts      Counts
+	// Interruption is the first interrupt of an interrupted run, else nil.
+	Interruption *Interruption
+	Counts       Counts
 }
 
 // Counts are client op completions by type.
@@ -72,6 +81,7 @@ type run struct {
 	gen    workloads.Generator
 	rec    *history.Recorder
 	start  time.Time
+	in     *interrupts
 
 	ok, fail, info, nem atomic.Int64
 	activeFaults        sync.Map // nemesis name → "name [nodes]" while its fault is on
@@ -84,8 +94,15 @@ func (r *run) now() int64 { return int64(time.Since(r.start)) }
 
 // Run executes the test described by cfg (which must have passed Validate).
 // It always heals and tears down what it started, also when ctx is cancelled
-// (Ctrl-C), and always closes the history. The error is non-nil only when the
-// run could not produce a history to check.
+// (Ctrl-C), and always closes the history.
+//
+// Cancelling ctx interrupts the run, in whatever phase it is: the run heals,
+// tears down, checks what history it has and writes results.json with an
+// Interruption naming the phase (its verdict is then unknown), and Run
+// returns a nil error. A value on opts.MoreInterrupts after that skips the
+// graceful heal; teardown always runs. The error is non-nil only when the run
+// failed without being interrupted (or could not write its results), and
+// then running.json in the run directory keeps the phase and the error.
 func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err error) {
 	log := opts.Log
 	if log == nil {
@@ -102,9 +119,14 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	if err != nil {
 		return nil, err
 	}
-	rtName, rt, err := ResolveRuntime(ctx, cfg.Runtime)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	rtName, rt, rterr := ResolveRuntime(ctx, cfg.Runtime)
+	if rterr != nil {
+		if ctx.Err() == nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, rterr)
+		}
+		// Interrupted while probing: still a run, with a directory that
+		// says so.
+		rtName, rt = cfg.Runtime, nil
 	}
 	dir, err := newRunDir(cfg.Store, cfg.Name, time.Now())
 	if err != nil {
@@ -120,9 +142,12 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	}); err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, opts: opts, log: log, dir: dir, target: target, gen: gen}
+	in := newInterrupts(dir, opts.OnPhase)
+	r := &run{cfg: cfg, opts: opts, log: log, dir: dir, target: target, gen: gen, in: in}
 	out = &Outcome{Dir: dir}
 
+	// The history exists before anything starts, so even a run interrupted
+	// while its cluster starts leaves a readable (empty) one.
 	rec, err := history.NewRecorder(filepath.Join(dir, HistoryFile))
 	if err != nil {
 		return out, err
@@ -133,6 +158,8 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 			err = fmt.Errorf("close history: %w", cerr)
 		}
 	}()
+	in.enter(PhaseStart)
+	defer in.watch(ctx, opts.MoreInterrupts)()
 
 	// Teardown runs whatever happens below, including panics, and is not
 	// cancelled by Ctrl-C.
@@ -153,58 +180,177 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 				log.Info("cluster torn down")
 			}
 		}
+		if err != nil {
+			in.failed(err)
+		}
 	}()
 
-	spec := cluster.Spec{
-		Name: cfg.Name, RunDir: absDir, Nodes: cfg.Nodes, Port: cfg.Port, Binary: cfg.Binary,
-		Command: func(self cluster.Peer, peers []cluster.Peer, dataDir string) []string {
-			return target.NodeCommand(self, peers, dataDir, cfg.Bugs)
-		},
+	// interrupted reports whether err is (or is explained by) an interrupt:
+	// a start or health wait cut short by Ctrl-C is not a failure.
+	interrupted := func(step string, err error) bool {
+		if r.interruption(ctx) == nil {
+			return false
+		}
+		log.Info(step+" interrupted", zap.Error(err))
+		return true
 	}
-	t0 := time.Now()
-	cl, err = rt.Start(ctx, spec)
+
+	env := nemesis.Env{}
+	nems := map[string]nemesis.Nemesis{}
+	ready, err := func() (bool, error) {
+		if rt == nil {
+			return false, nil // interrupted while resolving the runtime
+		}
+		spec := cluster.Spec{
+			Name: cfg.Name, RunDir: absDir, Nodes: cfg.Nodes, Port: cfg.Port, Binary: cfg.Binary,
+			Command: func(self cluster.Peer, peers []cluster.Peer, dataDir string) []string {
+				return target.NodeCommand(self, peers, dataDir, cfg.Bugs)
+			},
+		}
+		t0 := time.Now()
+		c, err := rt.Start(ctx, spec)
+		if err != nil {
+			if interrupted("cluster start", err) {
+				return false, nil
+			}
+			return false, fmt.Errorf("start %d-node %s cluster on %s: %w", cfg.Nodes, cfg.Target, rtName, err)
+		}
+		cl = c
+		started := map[string]string{"runtime": rtName}
+		if ri, ok := cl.(cluster.RunIdentifier); ok {
+			started["run"] = ri.Run()
+		}
+		if err := writeJSON(filepath.Join(dir, RuntimeFile), started); err != nil {
+			return false, err
+		}
+		log.Info("cluster started", zap.String("runtime", rtName), zap.String("run", started["run"]))
+		in.enter(PhaseHealth)
+		env.Cluster = cl
+		if lr, ok := target.(targets.LeaderReporter); ok {
+			env.Leader = func(ctx context.Context) (string, error) { return lr.Leader(ctx, cl.Nodes()) }
+		}
+		for _, name := range cfg.Nemeses {
+			n, err := nemesis.New(name)
+			if err != nil {
+				return false, err
+			}
+			if err := n.Available(cl); err != nil {
+				return false, fmt.Errorf("%w: nemesis %s on runtime %s: %v", ErrUnavailable, name, rtName, err)
+			}
+			nems[name] = n
+		}
+		if err := r.waitHealthy(ctx, cl); err != nil {
+			if interrupted("health wait", err) {
+				return false, nil
+			}
+			return false, fmt.Errorf("cluster never became healthy: %w", err)
+		}
+		log.Info("cluster healthy", zap.Int("nodes", cfg.Nodes), zap.Duration("took", time.Since(t0).Round(time.Millisecond)))
+		return r.interruption(ctx) == nil, nil
+	}()
 	if err != nil {
-		cl = nil
-		return out, fmt.Errorf("start %d-node %s cluster on %s: %w", cfg.Nodes, cfg.Target, rtName, err)
-	}
-	started := map[string]string{"runtime": rtName}
-	if ri, ok := cl.(cluster.RunIdentifier); ok {
-		started["run"] = ri.Run()
-	}
-	if err := writeJSON(filepath.Join(dir, RuntimeFile), started); err != nil {
 		return out, err
 	}
-	log.Info("cluster started", zap.String("runtime", rtName), zap.String("run", started["run"]))
-	env := nemesis.Env{Cluster: cl}
-	if lr, ok := target.(targets.LeaderReporter); ok {
-		env.Leader = func(ctx context.Context) (string, error) { return lr.Leader(ctx, cl.Nodes()) }
+
+	var testErr error // a worker's or the nemesis's failure
+	if ready {
+		in.enter(PhaseRun)
+		var err error
+		if testErr, err = r.test(ctx, cl, env, nems); err != nil {
+			return out, err // no test was run: bad schedule or scenario
+		}
 	}
-	nems := map[string]nemesis.Nemesis{}
+
+	// Final phase: heal everything (even when interrupted), wait for health,
+	// read every key. A second interrupt cuts the heal short.
+	in.enter(PhaseFinal)
+	if cl != nil {
+		hctx, cancel := in.graceful(ctx, time.Minute)
+		r.healAll(hctx, env, nems, r.interruption(ctx) == nil)
+		cancel()
+	}
+	if testErr != nil {
+		return out, testErr
+	}
+	if ready && r.interruption(ctx) == nil {
+		if err := r.waitHealthy(ctx, cl); err != nil && !interrupted("final health wait", err) {
+			log.Warn("cluster not healthy after final heal; final reads may fail", zap.Error(err))
+		}
+		r.finalReads(ctx, cl)
+	}
+	if err := writeJSON(filepath.Join(dir, ScheduleFile), r.scheduleSnapshot()); err != nil {
+		log.Error("write schedule", zap.Error(err))
+	}
+	out.Counts = Counts{OK: r.ok.Load(), Fail: r.fail.Load(), Info: r.info.Load(), Nemesis: r.nem.Load()}
+	if err := rec.Close(); err != nil {
+		return out, fmt.Errorf("close history: %w", err)
+	}
+
+	// Tear down before checking, so nodes do not compete with the checker.
+	// Teardown is cleanup: no interrupt cuts it short.
+	in.enter(PhaseTeardown)
+	var teardownErr error
+	if cl != nil {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		teardownErr = cl.Teardown(tctx)
+		cancel()
+		cl = nil
+		if teardownErr != nil {
+			log.Error("teardown", zap.Error(teardownErr))
+		} else {
+			log.Info("cluster torn down")
+		}
+	}
+
+	in.enter(PhaseCheck)
+	log.Info("checking history", zap.Int64("ok", out.Counts.OK), zap.Int64("fail", out.Counts.Fail),
+		zap.Int64("info", out.Counts.Info), zap.Int64("faults", out.Counts.Nemesis))
+	res, err := r.check(dir, gen.Checkers())
+	if err != nil {
+		return out, err
+	}
+	rr := RunResults{Results: res, Interrupted: r.interruption(ctx)}
+	if rr.Interrupted != nil {
+		res.Valid = checker.Unknown
+		log.Warn("run "+rr.Interrupted.String()+"; verdict unknown", zap.String("dir", dir))
+	}
+	if err := WriteRunResults(dir, rr); err != nil {
+		return out, err
+	}
+	out.Results = res
+	out.Interruption = rr.Interrupted
+	out.Interrupted = rr.Interrupted != nil
+	if teardownErr != nil {
+		return out, fmt.Errorf("teardown: %w", teardownErr)
+	}
+	in.finished()
+	return out, nil
+}
+
+// interruption returns the run's first interrupt, or nil. A cancelled ctx
+// counts even before its AfterFunc has run.
+func (r *run) interruption(ctx context.Context) *Interruption {
+	if ctx.Err() != nil {
+		r.in.note(causeName(ctx))
+	}
+	return r.in.get()
+}
+
+// test runs the clients and the nemesis for the time limit or until ctx is
+// cancelled. failed is a worker's error or a panic; err means nothing ran
+// (the fault schedule could not be made).
+func (r *run) test(ctx context.Context, cl cluster.Cluster, env nemesis.Env, nems map[string]nemesis.Nemesis) (failed, err error) {
+	cfg := r.cfg
 	selects := map[string][]string{}
-	for _, name := range cfg.Nemeses {
-		n, err := nemesis.New(name)
-		if err != nil {
-			return out, err
-		}
-		if err := n.Available(cl); err != nil {
-			return out, fmt.Errorf("%w: nemesis %s on runtime %s: %v", ErrUnavailable, name, rtName, err)
-		}
-		nems[name] = n
+	for name, n := range nems {
 		if s, ok := n.(nemesis.Selector); ok {
 			selects[name] = s.Selects()
 		}
 	}
-	if err := r.waitHealthy(ctx, cl); err != nil {
-		return out, fmt.Errorf("cluster never became healthy: %w", err)
-	}
-	log.Info("cluster healthy", zap.Int("nodes", cfg.Nodes), zap.Duration("took", time.Since(t0).Round(time.Millisecond)))
-
 	steps, err := r.faultSteps(selects)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-
-	// The test proper.
 	r.start = time.Now()
 	workCtx, stopWork := context.WithTimeout(ctx, cfg.TimeLimit)
 	defer stopWork()
@@ -236,50 +382,42 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	wg.Wait()
 	stopWork()
 	<-progressDone
-
-	// Final phase: heal everything (even when interrupted), wait for health,
-	// read every key.
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	r.healAll(hctx, env, nems)
-	cancel()
-	out.Interrupted = ctx.Err() != nil
 	select {
 	case err := <-errc:
-		return out, err
+		return err, nil
 	default:
+		return nil, nil
 	}
-	if !out.Interrupted {
-		if err := r.waitHealthy(ctx, cl); err != nil {
-			log.Warn("cluster not healthy after final heal; final reads may fail", zap.Error(err))
-		}
-		r.finalReads(ctx, cl)
-	}
-	if err := writeJSON(filepath.Join(dir, ScheduleFile), r.scheduleSnapshot()); err != nil {
-		log.Error("write schedule", zap.Error(err))
-	}
-	out.Counts = Counts{OK: r.ok.Load(), Fail: r.fail.Load(), Info: r.info.Load(), Nemesis: r.nem.Load()}
-	if err := rec.Close(); err != nil {
-		return out, fmt.Errorf("close history: %w", err)
-	}
-	// Tear down before checking, so nodes do not compete with the checker.
-	if cl != nil {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		terr := cl.Teardown(tctx)
-		cancel()
-		if terr != nil {
-			return out, fmt.Errorf("teardown: %w", terr)
-		}
-		cl = nil
-		log.Info("cluster torn down")
-	}
-	log.Info("checking history", zap.Int64("ok", out.Counts.OK), zap.Int64("fail", out.Counts.Fail),
-		zap.Int64("info", out.Counts.Info), zap.Int64("faults", out.Counts.Nemesis))
-	res, err := CheckDir(dir, gen.Checkers(), cfg.CheckerTimeout)
+}
+
+// check checks the closed history. An interrupt during the check (the
+// first, or a second when the run was already interrupted) abandons it: the
+// verdict is then unknown with no checker results.
+func (r *run) check(dir string, names []string) (checker.Results, error) {
+	ops, err := history.ReadFile(filepath.Join(dir, HistoryFile))
 	if err != nil {
-		return out, err
+		return checker.Results{}, err
 	}
-	out.Results = res
-	return out, nil
+	stop := r.in.fired
+	if r.in.get() != nil {
+		stop = r.in.forced
+	}
+	type result struct {
+		res checker.Results
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := CheckOps(ops, names, r.cfg.CheckerTimeout, dir)
+		done <- result{res, err}
+	}()
+	select {
+	case d := <-done:
+		return d.res, d.err
+	case <-stop:
+		r.log.Warn("check interrupted; verdict unknown")
+		return checker.Results{Valid: checker.Unknown}, nil
+	}
 }
 
 // CheckDir checks the history in a run directory with the named checkers,
@@ -498,12 +636,20 @@ func (r *run) recordHeal(name string, err error) {
 	r.record(op)
 }
 
-func (r *run) healAll(ctx context.Context, env nemesis.Env, nems map[string]nemesis.Nemesis) {
+// healAll heals every nemesis and, when restart, resumes and restarts every
+// node for the final reads (an interrupted run has none).
+func (r *run) healAll(ctx context.Context, env nemesis.Env, nems map[string]nemesis.Nemesis, restart bool) {
 	for name, n := range nems {
 		if err := n.Heal(ctx, env); err != nil {
 			r.log.Error("final heal", zap.String("nemesis", name), zap.Error(err))
 			r.recordHeal(name, err)
 		}
+	}
+	if !restart {
+		for _, node := range env.Cluster.Nodes() {
+			_ = node.Resume(ctx)
+		}
+		return
 	}
 	// Whatever the nemeses did, every node must be up and running for the
 	// final reads.

@@ -28,6 +28,9 @@ const (
 	RuntimeFile = "runtime.json"
 	// ScenarioFile is a copy of the scenario file a run used, if any.
 	ScenarioFile = "scenario.yaml"
+	// RunningFile is the RunningRecord of a run under way; see
+	// ReadRunningRecord.
+	RunningFile = "running.json"
 )
 
 // TestRecord is test.json: everything needed to reproduce a run.

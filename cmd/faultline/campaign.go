@@ -294,7 +294,8 @@ func runCampaign(cmd *cobra.Command, log *zap.Logger, c campaign, junit string) 
 		}
 		fmt.Fprintf(w, "[%d/%d] %s seed %d: running (%s)\n", i+1, len(c.Runs), r.Test, r.Config.Seed, strings.Join(r.Config.Nemeses, ","))
 		t0 := time.Now()
-		out, err := harness.Run(cmd.Context(), r.Config, harness.RunOptions{Log: log, CommandLine: os.Args})
+		out, err := harness.Run(cmd.Context(), r.Config, harness.RunOptions{Log: log, CommandLine: os.Args,
+			MoreInterrupts: moreInterrupts(cmd.Context())})
 		jc.Time = time.Since(t0)
 		var line string
 		switch {
@@ -319,6 +320,9 @@ func runCampaign(cmd *cobra.Command, log *zap.Logger, c campaign, junit string) 
 				interrupted = true
 				unknown++
 				jc.Error = "interrupted"
+				if out.Interruption != nil {
+					jc.Error = out.Interruption.String()
+				}
 			case got == checker.Unknown:
 				unknown++
 				jc.Error = "verdict unknown (expected " + r.Expect + ")"

@@ -28,7 +28,8 @@ func newCheckCommand(g *globals) *cobra.Command {
 		Long: `Check a history offline and exit 0 (valid), 1 (anomaly), 2 (unknown) or 254 (bad input).
 
 A run directory is checked with the checkers its test used, and results.json in it is
-rewritten. A history file is checked with --checker (default linearizable,stats);
+rewritten. A run that was interrupted (results.json says so) or whose harness died
+(running.json was left) is unknown (2) whatever its partial history holds. A history file is checked with --checker (default linearizable,stats);
 --format jepsen reads Jepsen EDN or jepsen.log histories.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -39,9 +40,13 @@ rewritten. A history file is checked with --checker (default linearizable,stats)
 			}
 			names := splitList(checkers)
 			var ops []history.Op
+			var prev harness.RunResults // what the run itself recorded
 			dir := outDir
 			switch {
 			case st.IsDir():
+				if prev, err = runState(path); err != nil {
+					return badInput(err)
+				}
 				if format != "jsonl" {
 					return badInputf("--format %s: a run directory holds a jsonl history", format)
 				}
@@ -77,12 +82,21 @@ rewritten. A history file is checked with --checker (default linearizable,stats)
 			if err != nil {
 				return badInput(err)
 			}
+			// A partial history keeps the verdict unknown, whatever it holds.
+			incomplete := prev.Incomplete()
+			if incomplete != "" {
+				res.Valid = checker.Unknown
+			}
 			if st.IsDir() && outDir == "" {
-				if err := checker.WriteResults(filepath.Join(path, harness.ResultsFile), res); err != nil {
+				rr := harness.RunResults{Results: res, Interrupted: prev.Interrupted, Unfinished: prev.Unfinished}
+				if err := harness.WriteRunResults(path, rr); err != nil {
 					return err
 				}
 			}
 			printResults(cmd, res)
+			if incomplete != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: verdict unknown (the history is partial)\n", incomplete)
+			}
 			if st.IsDir() && outDir == "" {
 				// The report shows the verdict: keep it in step.
 				if p := writeReport(g.logger(), path); p != "" {
@@ -98,6 +112,30 @@ rewritten. A history file is checked with --checker (default linearizable,stats)
 	f.DurationVar(&timeout, "checker-timeout", 60*time.Second, "linearizability search limit; past it the verdict is unknown")
 	f.StringVar(&outDir, "out", "", "directory for files checkers write (default: the run directory; none for a file)")
 	return cmd
+}
+
+// runState is what a run directory says about how its run ended: the
+// interruption results.json records, or, when running.json was left, the
+// phase its harness died in.
+func runState(dir string) (harness.RunResults, error) {
+	var rr harness.RunResults
+	prev, err := harness.ReadRunResults(dir)
+	switch {
+	case err == nil:
+		rr.Interrupted, rr.Unfinished = prev.Interrupted, prev.Unfinished
+	case !errors.Is(err, fs.ErrNotExist):
+		return rr, err
+	}
+	running, err := harness.ReadRunningRecord(dir)
+	switch {
+	case err == nil:
+		if rr.Interrupted == nil {
+			rr.Unfinished = &running
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return rr, err
+	}
+	return rr, nil
 }
 
 func printResults(cmd *cobra.Command, res checker.Results) {

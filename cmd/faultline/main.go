@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/faultline-io/faultline/harness"
 )
 
 // Exit codes, as Jepsen uses them (DESIGN.md §8).
@@ -70,8 +72,63 @@ func exitCode(err error) int {
 	return exitInternal
 }
 
+// moreKey is the context key of the channel of interrupts after the first.
+type moreKey struct{}
+
+// interruptContext returns a context that the first SIGINT or SIGTERM
+// cancels with a harness.InterruptCause; later ones go to the channel that
+// moreInterrupts finds in it (dropped when nobody listens). stop restores
+// the default signal handling.
+func interruptContext(parent context.Context) (ctx context.Context, stop func()) {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(parent)
+	more := make(chan os.Signal, 4)
+	done := make(chan struct{})
+	go func() {
+		first := true
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigc:
+				if first {
+					first = false
+					cancel(harness.InterruptCause{Signal: s})
+					continue
+				}
+				select {
+				case more <- s:
+				default:
+				}
+			}
+		}
+	}()
+	ctx = context.WithValue(ctx, moreKey{}, (<-chan os.Signal)(more))
+	return ctx, func() {
+		signal.Stop(sigc)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// moreInterrupts returns the interrupts after the first, or nil.
+func moreInterrupts(ctx context.Context) <-chan os.Signal {
+	c, _ := ctx.Value(moreKey{}).(<-chan os.Signal)
+	return c
+}
+
+// interruptSignal names the signal that cancelled ctx, or "" if none did.
+func interruptSignal(ctx context.Context) string {
+	var ic harness.InterruptCause
+	if errors.As(context.Cause(ctx), &ic) {
+		return ic.Signal.String()
+	}
+	return ""
+}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext(context.Background())
 	defer stop()
 	root := newRootCommand()
 	err := root.ExecuteContext(ctx)

@@ -69,7 +69,7 @@ original's store); --runtime and --store change that. Exit codes are those of 'r
 			abs, _ := filepath.Abs(dir)
 			out, err := harness.Run(cmd.Context(), cfg, harness.RunOptions{
 				Log: log, Status: os.Stderr, StatusLive: term.IsTerminal(int(os.Stderr.Fd())),
-				CommandLine: os.Args, ReplayOf: abs,
+				CommandLine: os.Args, ReplayOf: abs, MoreInterrupts: moreInterrupts(cmd.Context()),
 			})
 			if err != nil {
 				if errors.Is(err, harness.ErrUnavailable) {

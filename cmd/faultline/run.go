@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
+	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/report"
 )
@@ -34,6 +36,7 @@ func newRunCommand(g *globals) *cobra.Command {
 			live := term.IsTerminal(int(os.Stderr.Fd()))
 			out, err := harness.Run(cmd.Context(), cfg, harness.RunOptions{
 				Log: log, Status: os.Stderr, StatusLive: live, CommandLine: os.Args,
+				MoreInterrupts: moreInterrupts(cmd.Context()),
 			})
 			if err != nil {
 				if errors.Is(err, harness.ErrUnavailable) {
@@ -90,17 +93,52 @@ func splitList(xs []string) []string {
 }
 
 // finishRun writes a run's report, prints its outcome and returns its
-// verdict as an exit code.
+// verdict as an exit code: 2 (unknown) for an interrupted run, whatever its
+// checkers found in the partial history.
 func finishRun(cmd *cobra.Command, log *zap.Logger, out *harness.Outcome) error {
-	printOutcome(cmd, out, writeReport(log, out.Dir))
-	if out.Interrupted {
-		log.Warn("run interrupted; history and partial results are in the run directory", zap.String("dir", out.Dir))
-		if out.Results.Valid.ExitCode() == exitAnomaly {
-			return verdict(exitAnomaly)
+	reportPath := writeReport(log, out.Dir)
+	lateInterrupt(cmd, log, out)
+	printOutcome(cmd, out, reportPath)
+	if out.Interruption != nil {
+		fmt.Fprintf(cmd.OutOrStdout(), "run %s: verdict unknown; history and partial results are in %s\n",
+			out.Interruption, out.Dir)
+		if anomalyIn(out.Results) {
+			fmt.Fprintln(cmd.OutOrStdout(), "(a checker found an anomaly in the partial history; see above)")
 		}
 		return verdict(exitUnknown)
 	}
 	return verdict(out.Results.Valid.ExitCode())
+}
+
+// lateInterrupt records an interrupt that arrived after harness.Run had
+// returned (while the report was written) in out and results.json, so that
+// no interrupt goes unrecorded.
+func lateInterrupt(cmd *cobra.Command, log *zap.Logger, out *harness.Outcome) {
+	sig := interruptSignal(cmd.Context())
+	if out.Interruption != nil || sig == "" {
+		return
+	}
+	out.Interruption = &harness.Interruption{Phase: harness.PhaseReport, Signal: sig, At: time.Now().UTC()}
+	out.Interrupted = true
+	out.Results.Valid = checker.Unknown
+	rr, err := harness.ReadRunResults(out.Dir)
+	if err == nil {
+		rr.Interrupted = out.Interruption
+		err = harness.WriteRunResults(out.Dir, rr)
+	}
+	if err != nil {
+		log.Error("record the interrupt in results.json", zap.Error(err))
+	}
+}
+
+// anomalyIn reports whether a checker found an anomaly.
+func anomalyIn(res checker.Results) bool {
+	for _, r := range res.Results {
+		if r.Valid == checker.False {
+			return true
+		}
+	}
+	return false
 }
 
 // writeReport writes report.html into a checked run directory and returns
