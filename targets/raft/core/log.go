@@ -2,28 +2,48 @@ package core
 
 import "fmt"
 
-// raftLog is the whole log in memory, with three marks: stable (the last
-// index known to be persisted), committed and applied.
+// raftLog is the log in memory after the latest snapshot, with three marks:
+// stable (the last index known to be persisted), committed and applied.
 //
-// ents[0] is a sentinel at index 0, term 0, so ents[i] is the entry with
-// index i. Truncation always copies into a new backing array, so slices
-// handed out earlier (in a Ready, or in a message still being encoded) never
-// change under their holder.
+// ents[0] is a sentinel at the snapshot's (Index, Term) (index 0, term 0
+// before any snapshot), so ents[i] is the entry with index offset()+i and
+// the term of the snapshot's last entry stays known for the consistency
+// check. Truncation and compaction always copy into a new backing array, so
+// slices handed out earlier (in a Ready, or in a message still being
+// encoded) never change under their holder, and compacted entries become
+// garbage.
 type raftLog struct {
-	ents      []Entry
+	ents []Entry
+	// snap is the latest snapshot: its Index and Term are ents[0]'s. Its
+	// Data is nil while Index is 0.
+	snap Snapshot
+	// pending is a snapshot installed from a leader that the shell has not
+	// yet taken in a Ready.
+	pending   *Snapshot
 	stable    uint64
 	committed uint64
 	applied   uint64
 }
 
-func newLog(restored []Entry, commit, applied uint64) (*raftLog, error) {
+// newLog restores a log from a snapshot (nil for none) and the entries after
+// it, which must be contiguous from the snapshot's Index+1.
+func newLog(snap *Snapshot, restored []Entry, commit, applied uint64) (*raftLog, error) {
 	l := &raftLog{ents: make([]Entry, 1, len(restored)+1)}
+	if snap != nil {
+		l.snap = *snap
+		l.ents[0] = Entry{Index: snap.Index, Term: snap.Term}
+	}
+	first := l.snap.Index + 1
 	for i, e := range restored {
-		if e.Index != uint64(i+1) {
-			return nil, fmt.Errorf("restored entry %d has index %d, want %d (log must be contiguous from 1)", i, e.Index, i+1)
+		if e.Index != first+uint64(i) {
+			return nil, fmt.Errorf("restored entry %d has index %d, want %d (log must be contiguous from %d)", i, e.Index, first+uint64(i), first)
 		}
-		if i > 0 && e.Term < restored[i-1].Term {
-			return nil, fmt.Errorf("restored entry %d has term %d below its predecessor's %d", e.Index, e.Term, restored[i-1].Term)
+		prev := l.snap.Term
+		if i > 0 {
+			prev = restored[i-1].Term
+		}
+		if e.Term < prev {
+			return nil, fmt.Errorf("restored entry %d has term %d below its predecessor's %d", e.Index, e.Term, prev)
 		}
 	}
 	l.ents = append(l.ents, restored...)
@@ -31,24 +51,32 @@ func newLog(restored []Entry, commit, applied uint64) (*raftLog, error) {
 	if commit > l.lastIndex() {
 		return nil, fmt.Errorf("HardState.Commit %d is beyond the last restored index %d", commit, l.lastIndex())
 	}
-	if applied > commit {
+	if applied > max(commit, l.snap.Index) {
 		return nil, fmt.Errorf("Applied %d is beyond HardState.Commit %d", applied, commit)
 	}
-	l.committed = commit
-	l.applied = applied
+	// The snapshot is committed state, and the state machine was loaded
+	// from it: a HardState written before it may carry a lower Commit.
+	l.committed = max(commit, l.snap.Index)
+	l.applied = max(applied, l.snap.Index)
 	return l, nil
 }
 
-func (l *raftLog) lastIndex() uint64 { return uint64(len(l.ents) - 1) }
+// offset is the index of the sentinel: the snapshot's last entry.
+func (l *raftLog) offset() uint64 { return l.ents[0].Index }
+
+func (l *raftLog) firstIndex() uint64 { return l.offset() + 1 }
+
+func (l *raftLog) lastIndex() uint64 { return l.offset() + uint64(len(l.ents)-1) }
 
 func (l *raftLog) lastTerm() uint64 { return l.ents[len(l.ents)-1].Term }
 
-// term returns the term of entry i and whether it exists.
+// term returns the term of entry i and whether it is known: false beyond
+// the last index and below the snapshot (compacted away).
 func (l *raftLog) term(i uint64) (uint64, bool) {
-	if i > l.lastIndex() {
+	if i < l.offset() || i > l.lastIndex() {
 		return 0, false
 	}
-	return l.ents[i].Term, true
+	return l.ents[i-l.offset()].Term, true
 }
 
 func (l *raftLog) matchTerm(i, t uint64) bool {
@@ -63,9 +91,13 @@ func (l *raftLog) isUpToDate(lasti, term uint64) bool {
 }
 
 // findConflict returns the index of the first entry of ents that is not in
-// the log (absent or of another term), or 0 when all are present.
+// the log (absent or of another term), or 0 when all are present. Entries
+// at or below the snapshot are committed and so present.
 func (l *raftLog) findConflict(ents []Entry) uint64 {
 	for _, e := range ents {
+		if e.Index <= l.offset() {
+			continue
+		}
 		if !l.matchTerm(e.Index, e.Term) {
 			return e.Index
 		}
@@ -76,12 +108,18 @@ func (l *raftLog) findConflict(ents []Entry) uint64 {
 // findConflictByTerm returns the largest index <= index whose term is <=
 // term, with that term. Both sides of fast backtracking use it: an entry
 // there may match, everything between it and index certainly does not.
+// Below the snapshot the term is unknown: it returns the first compacted
+// index it reaches with term 0, which sends a leader to its snapshot.
 func (l *raftLog) findConflictByTerm(index, term uint64) (uint64, uint64) {
 	if index > l.lastIndex() {
 		index = l.lastIndex()
 	}
 	for ; index > 0; index-- {
-		if t := l.ents[index].Term; t <= term {
+		t, ok := l.term(index)
+		if !ok {
+			return index, 0
+		}
+		if t <= term {
 			return index, t
 		}
 	}
@@ -122,8 +160,9 @@ func (l *raftLog) append(ents ...Entry) {
 	}
 	if after < l.lastIndex() {
 		// Truncate into a fresh array: older slices stay intact.
-		fresh := make([]Entry, after+1, int(after+1)+len(ents))
-		copy(fresh, l.ents[:after+1])
+		keep := after - l.offset() + 1
+		fresh := make([]Entry, keep, int(keep)+len(ents))
+		copy(fresh, l.ents[:keep])
 		l.ents = fresh
 		if l.stable > after {
 			l.stable = after
@@ -132,10 +171,11 @@ func (l *raftLog) append(ents ...Entry) {
 	l.ents = append(l.ents, ents...)
 }
 
-// slice returns entries [lo, hi), capped at maxN entries when maxN > 0.
+// slice returns entries [lo, hi) that the log holds (none at or below the
+// snapshot), capped at maxN entries when maxN > 0.
 func (l *raftLog) slice(lo, hi uint64, maxN int) []Entry {
-	if lo < 1 {
-		lo = 1
+	if lo < l.firstIndex() {
+		lo = l.firstIndex()
 	}
 	if hi > l.lastIndex()+1 {
 		hi = l.lastIndex() + 1
@@ -146,7 +186,8 @@ func (l *raftLog) slice(lo, hi uint64, maxN int) []Entry {
 	if maxN > 0 && hi-lo > uint64(maxN) {
 		hi = lo + uint64(maxN)
 	}
-	return l.ents[lo:hi:hi]
+	o := l.offset()
+	return l.ents[lo-o : hi-o : hi-o]
 }
 
 func (l *raftLog) commitTo(i uint64) {
@@ -181,4 +222,30 @@ func (l *raftLog) appliedTo(i uint64) {
 		panic(fmt.Sprintf("raft: applied %d out of range [%d, %d]", i, l.applied, l.committed))
 	}
 	l.applied = i
+}
+
+// compact makes s, a snapshot of applied state, the log's base: entries up
+// to s.Index are dropped, the ones after it kept in a fresh array.
+func (l *raftLog) compact(s Snapshot) {
+	if l.stable < s.Index {
+		l.stable = s.Index
+	}
+	rest := l.ents[s.Index-l.offset()+1:]
+	fresh := make([]Entry, 1, len(rest)+1)
+	fresh[0] = Entry{Index: s.Index, Term: s.Term}
+	l.ents = append(fresh, rest...)
+	l.snap = s
+}
+
+// restore replaces the whole log with snapshot s, received from a leader
+// and newer than anything committed here. The shell gets it in the next
+// Ready; everything up to s.Index counts as persisted and applied from then
+// on, the shell having been told to make it so before Advance.
+func (l *raftLog) restore(s Snapshot) {
+	l.ents = []Entry{{Index: s.Index, Term: s.Term}}
+	l.snap = s
+	l.pending = &s
+	l.stable = s.Index
+	l.committed = s.Index
+	l.applied = s.Index
 }

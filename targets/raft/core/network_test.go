@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -11,10 +12,60 @@ import (
 type tnode struct {
 	r       *Raft
 	hs      HardState
-	ents    []Entry // persisted log
-	applied []Entry // applied since the last (re)start
+	snap    *Snapshot // persisted snapshot, nil for none
+	ents    []Entry   // persisted log after snap
+	applied []Entry   // applied since the last (re)start
 	reads   []ReadState
 	up      bool
+	// state is the state machine: every command applied, in order, with
+	// the index of each in stateAt; stateIndex is the applied index.
+	state      []string
+	stateAt    []uint64
+	stateIndex uint64
+	// snapshots counts the snapshots installed from a leader.
+	snapshots int
+}
+
+// smState is the state machine a snapshot's Data encodes: the commands
+// applied and their indexes.
+type smState struct {
+	Cmds []string `json:"cmds"`
+	At   []uint64 `json:"at"`
+}
+
+func encodeState(cmds []string, at []uint64) []byte {
+	b, err := json.Marshal(smState{cmds, at})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func decodeState(t testing.TB, data []byte) ([]string, []uint64) {
+	var st smState
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatalf("snapshot data %q: %v", data, err)
+	}
+	return st.Cmds, st.At
+}
+
+// base is the index the persisted log starts after.
+func (n *tnode) base() uint64 {
+	if n.snap == nil {
+		return 0
+	}
+	return n.snap.Index
+}
+
+// loadSnapshot replaces the state machine with s.
+func (n *tnode) loadSnapshot(t testing.TB, s *Snapshot) {
+	n.state, n.stateAt = nil, nil
+	if s != nil {
+		n.state, n.stateAt = decodeState(t, s.Data)
+		n.stateIndex = s.Index
+	} else {
+		n.stateIndex = 0
+	}
 }
 
 // network runs cores in one goroutine and delivers their messages
@@ -64,11 +115,36 @@ func (nw *network) start(id string) {
 	c := nw.cfg(id)
 	c.HardState = n.hs
 	c.Entries = slices.Clone(n.ents)
+	if n.snap != nil {
+		s := *n.snap
+		c.Snapshot = &s
+	}
+	n.loadSnapshot(nw.t, n.snap)
 	r, err := New(c)
 	if err != nil {
 		nw.t.Fatalf("start %s: %v", id, err)
 	}
 	n.r, n.applied, n.reads, n.up = r, nil, nil, true
+}
+
+// compact snapshots id's state machine as of index (at most its applied
+// index), hands the snapshot to its core and persists it, dropping the
+// persisted entries it covers as a WAL rotation would.
+func (nw *network) compact(id string, index uint64) error {
+	nw.t.Helper()
+	n := nw.nodes[id]
+	k, _ := slices.BinarySearch(n.stateAt, index+1)
+	if err := n.r.Compact(index, encodeState(n.state[:k], n.stateAt[:k])); err != nil {
+		return err
+	}
+	s := n.r.Snapshot()
+	if s.Index != index {
+		nw.t.Fatalf("%s: Snapshot() index %d after Compact(%d)", id, s.Index, index)
+	}
+	drop := index - n.base()
+	n.ents = slices.Clone(n.ents[min(drop, uint64(len(n.ents))):])
+	n.snap = &s
+	return nil
 }
 
 // crash stops id: everything not persisted is gone, messages to it vanish.
@@ -112,17 +188,38 @@ func (nw *network) process(id string) []Message {
 	var out []Message
 	for n.up && n.r.HasReady() {
 		rd := n.r.Ready()
+		if rd.Snapshot != nil {
+			if !rd.MustSync {
+				nw.t.Fatalf("%s: Ready with a snapshot but no MustSync", id)
+			}
+			s := *rd.Snapshot
+			n.snap, n.ents = &s, nil
+			n.snapshots++
+		}
 		if !rd.HardState.IsEmpty() {
 			n.hs = rd.HardState
 		}
 		if len(rd.Entries) > 0 {
-			first := rd.Entries[0].Index
-			if first > uint64(len(n.ents))+1 {
-				nw.t.Fatalf("%s: Ready entries start at %d, persisted log ends at %d", id, first, len(n.ents))
+			first, base := rd.Entries[0].Index, n.base()
+			if first > base+uint64(len(n.ents))+1 || first <= base {
+				nw.t.Fatalf("%s: Ready entries start at %d, persisted log is (%d, %d]", id, first, base, base+uint64(len(n.ents)))
 			}
-			n.ents = append(slices.Clone(n.ents[:first-1]), rd.Entries...)
+			n.ents = append(slices.Clone(n.ents[:first-1-base]), rd.Entries...)
 		}
 		out = append(out, rd.Messages...)
+		if rd.Snapshot != nil {
+			n.loadSnapshot(nw.t, rd.Snapshot)
+		}
+		for _, e := range rd.CommittedEntries {
+			if e.Index != n.stateIndex+1 {
+				nw.t.Fatalf("%s: applies entry %d after %d", id, e.Index, n.stateIndex)
+			}
+			n.stateIndex = e.Index
+			if len(e.Data) > 0 {
+				n.state = append(n.state, string(e.Data))
+				n.stateAt = append(n.stateAt, e.Index)
+			}
+		}
 		n.applied = append(n.applied, rd.CommittedEntries...)
 		n.reads = append(n.reads, rd.ReadStates...)
 		if nw.observe != nil {

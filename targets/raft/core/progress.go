@@ -12,6 +12,11 @@ const (
 	// entries optimistically, advancing Next as it sends, with at most
 	// maxInflight messages unacknowledged.
 	stateReplicate
+	// stateSnapshot: the follower needs entries the leader has compacted
+	// away; a MsgSnap was sent and nothing else is until the follower
+	// acknowledges it (or, the message being best effort, the leader
+	// gives up waiting and probes again).
+	stateSnapshot
 )
 
 // progress is the leader's view of one follower.
@@ -28,13 +33,26 @@ type progress struct {
 	recentActive bool
 	// stalled counts ticks during which the follower lags (match below the
 	// last index) without acknowledging anything; a stream whose tail was
-	// dropped falls back to probing when it reaches the limit.
+	// dropped, or a snapshot that was, falls back to probing when it
+	// reaches the limit.
 	stalled int
+	// pendingSnapshot is the Index of the snapshot sent in stateSnapshot.
+	pendingSnapshot uint64
 }
 
 func (p *progress) becomeProbe() {
 	p.state = stateProbe
 	p.next = p.match + 1
+	p.paused = false
+	p.inflight = p.inflight[:0]
+	p.stalled = 0
+}
+
+// becomeSnapshot records that a snapshot up to index was sent.
+func (p *progress) becomeSnapshot(index uint64) {
+	p.state = stateSnapshot
+	p.pendingSnapshot = index
+	p.next = index + 1
 	p.paused = false
 	p.inflight = p.inflight[:0]
 	p.stalled = 0
@@ -67,6 +85,10 @@ func (p *progress) maybeUpdate(n uint64) bool {
 // with hint the highest index that may match. It reports whether Next moved
 // (false: a stale rejection, ignored).
 func (p *progress) maybeDecrTo(rejected, hint uint64) bool {
+	if p.state == stateSnapshot {
+		// Rejections of appends sent before the snapshot are stale.
+		return false
+	}
 	if p.state == stateReplicate {
 		if rejected <= p.match {
 			return false
@@ -83,8 +105,11 @@ func (p *progress) maybeDecrTo(rejected, hint uint64) bool {
 }
 
 func (p *progress) isPaused(maxInflight int) bool {
-	if p.state == stateProbe {
+	switch p.state {
+	case stateProbe:
 		return p.paused
+	case stateSnapshot:
+		return true
 	}
 	return len(p.inflight) >= maxInflight
 }

@@ -13,6 +13,10 @@ import (
 // the leader. Nothing was appended or queued; Status().Lead is the hint.
 var ErrNotLeader = errors.New("raft: not the leader")
 
+// ErrCompacted is returned by Compact for an index at or below the latest
+// snapshot's: there is nothing to compact, and nothing changed.
+var ErrCompacted = errors.New("raft: already compacted to that index")
+
 // Config configures a core. Zero-valued tuning fields take the defaults of
 // DefaultConfig.
 type Config struct {
@@ -40,6 +44,11 @@ type Config struct {
 	// for any acknowledgement before resending from the last acknowledged
 	// entry (messages are best effort; the tail of a stream can be lost).
 	StallTicks int
+	// SnapshotRetryTicks is how long a leader waits for a follower to
+	// acknowledge a MsgSnap before sending it again (a lost snapshot
+	// message is otherwise never noticed). Snapshots are large, so it is
+	// longer than StallTicks.
+	SnapshotRetryTicks int
 	// MaxEntriesPerMsg caps the entries in one MsgApp.
 	MaxEntriesPerMsg int
 	// MaxInflight caps the unacknowledged MsgApps to one follower.
@@ -54,10 +63,15 @@ type Config struct {
 	// peers given the same Seed still draw different timeouts.
 	Seed uint64
 
-	// HardState, Entries and Applied restore a node from its storage:
-	// Entries must be contiguous from index 1, and Applied is the index
-	// the state machine already reflects (0 when it is rebuilt from the
-	// log by applying CommittedEntries again).
+	// Snapshot, HardState, Entries and Applied restore a node from its
+	// storage. Snapshot is the latest persisted snapshot, nil for none;
+	// the shell has loaded its Data into the state machine before New.
+	// Entries are the persisted entries after it, contiguous from
+	// Snapshot.Index+1 (from 1 without a snapshot). Applied is the index
+	// the state machine already reflects: at least Snapshot.Index, which
+	// is what a smaller value (0 included) means; entries after it are
+	// applied again through CommittedEntries.
+	Snapshot  *Snapshot
 	HardState HardState
 	Entries   []Entry
 	Applied   uint64
@@ -69,15 +83,16 @@ type Config struct {
 // see package raft, which documents why).
 func DefaultConfig(id string, peers []string) Config {
 	return Config{
-		ID:               id,
-		Peers:            peers,
-		ElectionTicks:    15,
-		HeartbeatTicks:   3,
-		PreVote:          true,
-		CheckQuorumTicks: 250,
-		StallTicks:       10,
-		MaxEntriesPerMsg: 512,
-		MaxInflight:      256,
+		ID:                 id,
+		Peers:              peers,
+		ElectionTicks:      15,
+		HeartbeatTicks:     3,
+		PreVote:            true,
+		CheckQuorumTicks:   250,
+		StallTicks:         10,
+		MaxEntriesPerMsg:   512,
+		MaxInflight:        256,
+		SnapshotRetryTicks: 50,
 	}
 }
 
@@ -115,15 +130,23 @@ func (c Config) Validate() error {
 	if c.CheckQuorumTicks > 0 && c.CheckQuorumTicks < c.ElectionTicks {
 		return fmt.Errorf("Config.CheckQuorumTicks %d is below Config.ElectionTicks %d", c.CheckQuorumTicks, c.ElectionTicks)
 	}
-	if c.StallTicks < 0 || c.MaxEntriesPerMsg < 0 || c.MaxInflight < 0 || c.LazyReplicationTicks < 0 {
-		return fmt.Errorf("Config.StallTicks %d, MaxEntriesPerMsg %d, MaxInflight %d and LazyReplicationTicks %d must not be negative",
-			c.StallTicks, c.MaxEntriesPerMsg, c.MaxInflight, c.LazyReplicationTicks)
+	if c.StallTicks < 0 || c.MaxEntriesPerMsg < 0 || c.MaxInflight < 0 || c.LazyReplicationTicks < 0 || c.SnapshotRetryTicks < 0 {
+		return fmt.Errorf("Config.StallTicks %d, MaxEntriesPerMsg %d, MaxInflight %d, LazyReplicationTicks %d and SnapshotRetryTicks %d must not be negative",
+			c.StallTicks, c.MaxEntriesPerMsg, c.MaxInflight, c.LazyReplicationTicks, c.SnapshotRetryTicks)
 	}
 	if c.HardState.Vote != "" && !seen[c.HardState.Vote] {
 		return fmt.Errorf("Config.HardState.Vote %q is not in Config.Peers %q", c.HardState.Vote, c.Peers)
 	}
 	if n := len(c.Entries); n > 0 && c.Entries[n-1].Term > c.HardState.Term {
 		return fmt.Errorf("Config.HardState.Term %d is below the last restored entry's term %d", c.HardState.Term, c.Entries[n-1].Term)
+	}
+	if s := c.Snapshot; s != nil {
+		if s.Term > c.HardState.Term {
+			return fmt.Errorf("Config.HardState.Term %d is below Config.Snapshot.Term %d", c.HardState.Term, s.Term)
+		}
+		if (s.Index == 0) != (s.Term == 0) {
+			return fmt.Errorf("Config.Snapshot has Index %d and Term %d: both or neither must be zero", s.Index, s.Term)
+		}
 	}
 	return nil
 }
@@ -145,6 +168,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxInflight == 0 {
 		c.MaxInflight = d.MaxInflight
 	}
+	if c.SnapshotRetryTicks == 0 {
+		c.SnapshotRetryTicks = d.SnapshotRetryTicks
+	}
 	return c
 }
 
@@ -165,6 +191,7 @@ type Raft struct {
 	votes map[string]bool
 
 	electionTicks, heartbeatTicks, cqTicks, stallTicks int
+	snapRetryTicks                                     int
 	maxEntries, maxInflight                            int
 	lazyTicks, lazyElapsed                             int
 	preVote, lazy                                      bool
@@ -186,13 +213,14 @@ type Raft struct {
 	prevHard HardState
 }
 
-// New returns a core restored from c.HardState and c.Entries, as a follower.
+// New returns a core restored from c.Snapshot, c.HardState and c.Entries, as
+// a follower.
 func New(c Config) (*Raft, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	c = c.withDefaults()
-	l, err := newLog(c.Entries, c.HardState.Commit, c.Applied)
+	l, err := newLog(c.Snapshot, c.Entries, c.HardState.Commit, c.Applied)
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +237,7 @@ func New(c Config) (*Raft, error) {
 		heartbeatTicks: c.HeartbeatTicks,
 		cqTicks:        c.CheckQuorumTicks,
 		stallTicks:     c.StallTicks,
+		snapRetryTicks: c.SnapshotRetryTicks,
 		maxEntries:     c.MaxEntriesPerMsg,
 		maxInflight:    c.MaxInflight,
 		preVote:        c.PreVote,
@@ -230,11 +259,17 @@ func (r *Raft) Status() Status {
 	return Status{
 		ID: r.id, Role: r.role, Term: r.term, Vote: r.vote, Lead: r.lead,
 		Commit: r.log.committed, Applied: r.log.applied, LastIndex: r.log.lastIndex(),
+		SnapshotIndex: r.log.snap.Index, SnapshotTerm: r.log.snap.Term, FirstIndex: r.log.firstIndex(),
 	}
 }
 
-// Slice returns the entries with indexes in [lo, hi) that the log holds. The
-// result must not be modified.
+// Snapshot returns the latest snapshot (the zero Snapshot for none): the one
+// given to Compact, installed from a leader or restored at start. Its Data
+// must not be modified.
+func (r *Raft) Snapshot() Snapshot { return r.log.snap }
+
+// Slice returns the entries with indexes in [lo, hi) that the log holds:
+// none at or below the latest snapshot. The result must not be modified.
 func (r *Raft) Slice(lo, hi uint64) []Entry { return r.log.slice(lo, hi, 0) }
 
 func (r *Raft) softState() SoftState { return SoftState{Lead: r.lead, Role: r.role, Term: r.term} }
@@ -294,6 +329,27 @@ func (r *Raft) ReadIndex(ctx uint64) error {
 	return nil
 }
 
+// Compact tells the core that data is the state machine's state after
+// applying every entry up to index, which must be at most the applied index
+// (that is, covered by an earlier Advance). The core makes it the latest
+// snapshot, to be sent to followers that need entries it no longer has, and
+// drops the entries up to index from memory, keeping index's term for the
+// consistency check. Persisting the snapshot is the shell's business (see
+// the package documentation); the core asks nothing of it. An index at or
+// below the latest snapshot's returns ErrCompacted and changes nothing.
+// Like any other input, it must not be called between Ready and Advance.
+func (r *Raft) Compact(index uint64, data []byte) error {
+	if index <= r.log.snap.Index {
+		return ErrCompacted
+	}
+	if index > r.log.applied {
+		return fmt.Errorf("raft: compact to %d beyond the applied index %d", index, r.log.applied)
+	}
+	t, _ := r.log.term(index)
+	r.log.compact(Snapshot{Index: index, Term: t, Data: data})
+	return nil
+}
+
 // Step processes a message from a peer. Messages for another node or from
 // an unknown one return an error and change nothing.
 func (r *Raft) Step(m Message) error {
@@ -317,14 +373,14 @@ func (r *Raft) Step(m Message) error {
 			// Never change term for a pre-vote.
 		case m.Type == MsgPreVoteResp && !m.Reject:
 			// A granted pre-vote carries the term we would campaign in.
-		case m.Type == MsgApp || m.Type == MsgHeartbeat:
+		case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
 			r.becomeFollower(m.Term, m.From)
 		default:
 			r.becomeFollower(m.Term, "")
 		}
 	case m.Term < r.term:
 		switch {
-		case (r.cqTicks > 0 || r.preVote) && (m.Type == MsgApp || m.Type == MsgHeartbeat):
+		case (r.cqTicks > 0 || r.preVote) && (m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap):
 			// Tell a stale leader about the newer term; with pre-vote
 			// it might otherwise never hear of it.
 			r.send(Message{To: m.From, Type: MsgAppResp})
@@ -365,7 +421,7 @@ func (r *Raft) HasReady() bool {
 	if r.softState() != r.prevSoft || r.hardState() != r.prevHard {
 		return true
 	}
-	return len(r.msgs) > 0 || len(r.readStates) > 0 ||
+	return len(r.msgs) > 0 || len(r.readStates) > 0 || r.log.pending != nil ||
 		r.log.lastIndex() > r.log.stable || r.log.hasNextCommitted()
 }
 
@@ -377,6 +433,7 @@ func (r *Raft) Ready() Ready {
 		CommittedEntries: r.log.nextCommitted(),
 		Messages:         r.msgs,
 		ReadStates:       r.readStates,
+		Snapshot:         r.log.pending,
 	}
 	if ss := r.softState(); ss != r.prevSoft {
 		rd.SoftState = &ss
@@ -386,7 +443,7 @@ func (r *Raft) Ready() Ready {
 		rd.HardState = hs
 		rd.MustSync = hs.Term != r.prevHard.Term || hs.Vote != r.prevHard.Vote
 	}
-	if len(rd.Entries) > 0 {
+	if len(rd.Entries) > 0 || rd.Snapshot != nil {
 		rd.MustSync = true
 	}
 	r.msgs = nil
@@ -394,11 +451,14 @@ func (r *Raft) Ready() Ready {
 	return rd
 }
 
-// Advance tells the core that rd has been carried out: its entries are
-// stable and its committed entries applied.
+// Advance tells the core that rd has been carried out: its snapshot and
+// entries are stable and its committed entries applied.
 func (r *Raft) Advance(rd Ready) {
 	if !rd.HardState.IsEmpty() {
 		r.prevHard = rd.HardState
+	}
+	if rd.Snapshot != nil && rd.Snapshot == r.log.pending {
+		r.log.pending = nil
 	}
 	if n := len(rd.Entries); n > 0 {
 		e := rd.Entries[n-1]
@@ -552,11 +612,15 @@ func tickHeartbeat(r *Raft) {
 	last := r.log.lastIndex()
 	for _, id := range r.peers {
 		pr := r.prs[id]
-		if id == r.id || pr.state != stateReplicate || pr.match >= last {
+		limit := r.stallTicks + r.lazyTicks
+		if pr.state == stateSnapshot {
+			limit = r.snapRetryTicks
+		}
+		if id == r.id || pr.state == stateProbe || pr.match >= last {
 			pr.stalled = 0
 			continue
 		}
-		if pr.stalled++; pr.stalled >= r.stallTicks+r.lazyTicks {
+		if pr.stalled++; pr.stalled >= limit {
 			pr.becomeProbe()
 			r.sendAppend(id)
 		}
@@ -622,6 +686,18 @@ func stepLeader(r *Raft, m Message) {
 			pr.becomeReplicate()
 		case stateReplicate:
 			pr.freeTo(m.Index)
+		case stateSnapshot:
+			switch {
+			case pr.match >= r.log.offset():
+				// The follower holds what we could stream after.
+				pr.becomeReplicate()
+			case pr.match >= pr.pendingSnapshot:
+				// It installed a snapshot we have since compacted
+				// past: probing sends the newer one.
+				pr.becomeProbe()
+			}
+			// Otherwise a late ack of an older append: keep waiting
+			// for the snapshot's.
 		}
 		if r.maybeCommit() {
 			r.releasePendingReads()
@@ -664,6 +740,9 @@ func stepCandidate(r *Raft, m Message) {
 	case MsgHeartbeat:
 		r.becomeFollower(m.Term, m.From)
 		r.handleHeartbeat(m)
+	case MsgSnap:
+		r.becomeFollower(m.Term, m.From)
+		r.handleSnapshot(m)
 	case want:
 		yes, no := r.poll(m.From, !m.Reject)
 		switch {
@@ -687,6 +766,10 @@ func stepFollower(r *Raft, m Message) {
 		r.electionElapsed = 0
 		r.lead = m.From
 		r.handleHeartbeat(m)
+	case MsgSnap:
+		r.electionElapsed = 0
+		r.lead = m.From
+		r.handleSnapshot(m)
 	}
 }
 
@@ -704,6 +787,27 @@ func (r *Raft) handleAppend(m Message) {
 	// probe's term.
 	hint, hintTerm := r.log.findConflictByTerm(min(m.Index, r.log.lastIndex()), m.LogTerm)
 	r.send(Message{To: m.From, Type: MsgAppResp, Index: m.Index, Reject: true, RejectHint: hint, LogTerm: hintTerm})
+}
+
+// handleSnapshot installs the leader's snapshot if it is ahead of our
+// commit index and our log does not already hold its last entry, and
+// acknowledges up to what we now hold committed. A snapshot at or below
+// our commit index is old news (a duplicate, or overtaken by appends).
+func (r *Raft) handleSnapshot(m Message) {
+	if m.Snapshot == nil {
+		return
+	}
+	s := *m.Snapshot
+	switch {
+	case s.Index <= r.log.committed:
+	case r.log.matchTerm(s.Index, s.Term):
+		// Our log holds the snapshot's last entry, and so every entry
+		// before it: commit them rather than throw the log away.
+		r.log.commitTo(s.Index)
+	default:
+		r.log.restore(s)
+	}
+	r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.committed})
 }
 
 func (r *Raft) handleHeartbeat(m Message) {
@@ -741,7 +845,8 @@ func (r *Raft) bcastAppend() {
 func (r *Raft) sendAppend(to string) { r.maybeSendAppend(to, true) }
 
 // maybeSendAppend sends to a follower the entries it lacks (or, with
-// sendIfEmpty, an empty MsgApp as a probe) and reports whether it sent.
+// sendIfEmpty, an empty MsgApp as a probe), or the snapshot when the
+// entries it lacks are compacted away, and reports whether it sent.
 func (r *Raft) maybeSendAppend(to string, sendIfEmpty bool) bool {
 	pr := r.prs[to]
 	if pr.isPaused(r.maxInflight) {
@@ -752,7 +857,15 @@ func (r *Raft) maybeSendAppend(to string, sendIfEmpty bool) bool {
 		pr.next = last + 1
 	}
 	prev := pr.next - 1
-	prevTerm, _ := r.log.term(prev)
+	prevTerm, ok := r.log.term(prev)
+	if !ok {
+		// The entry before the follower's next is compacted away: only
+		// the snapshot can bring it up.
+		snap := r.log.snap
+		r.send(Message{To: to, Type: MsgSnap, Snapshot: &snap})
+		pr.becomeSnapshot(snap.Index)
+		return true
+	}
 	ents := r.log.slice(pr.next, last+1, r.maxEntries)
 	if len(ents) == 0 && !sendIfEmpty {
 		return false

@@ -426,7 +426,7 @@ func TestFastBacktracking(t *testing.T) {
 }
 
 func TestLogTruncationKeepsOldSlices(t *testing.T) {
-	l, _ := newLog(nil, 0, 0)
+	l, _ := newLog(nil, nil, 0, 0)
 	l.append(Entry{Term: 1, Index: 1}, Entry{Term: 1, Index: 2}, Entry{Term: 1, Index: 3})
 	held := l.slice(1, 4, 0)
 	l.append(Entry{Term: 2, Index: 2})
@@ -440,7 +440,7 @@ func TestLogTruncationKeepsOldSlices(t *testing.T) {
 
 // A duplicated or reordered old MsgApp must not truncate newer entries.
 func TestStaleAppendDoesNotTruncate(t *testing.T) {
-	l, _ := newLog(nil, 0, 0)
+	l, _ := newLog(nil, nil, 0, 0)
 	if _, ok := l.maybeAppend(0, 0, 0, []Entry{{Term: 1, Index: 1}, {Term: 1, Index: 2}, {Term: 1, Index: 3}}); !ok {
 		t.Fatal("append rejected")
 	}

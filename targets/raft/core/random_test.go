@@ -32,14 +32,42 @@ func TestRandomized(t *testing.T) {
 		if seed%2 == 1 {
 			size = 5
 		}
-		runRandomized(t, uint64(seed), size, steps)
+		runRandomized(t, uint64(seed), size, steps, false)
 		if t.Failed() {
 			t.Fatalf("seed %d (size %d) failed", seed, size)
 		}
 	}
 }
 
-func runRandomized(t *testing.T, seed uint64, size, steps int) {
+// TestRandomizedCompaction is TestRandomized with nodes compacting their
+// logs at random points, so that lagging and restarted followers catch up
+// by snapshot, snapshots are lost, duplicated and reordered, and leaders
+// change between compactions. It also checks that every snapshot holds
+// exactly the commands applied anywhere up to its index.
+func TestRandomizedCompaction(t *testing.T) {
+	seeds := 300
+	if testing.Short() {
+		seeds = 60
+	}
+	installs := 0
+	for seed := range seeds {
+		size := 3
+		if seed%2 == 1 {
+			size = 5
+		}
+		installs += runRandomized(t, uint64(seed)+1000, size, 5000, true)
+		if t.Failed() {
+			t.Fatalf("seed %d (size %d) failed", seed+1000, size)
+		}
+	}
+	if installs < seeds {
+		t.Errorf("%d snapshots installed over %d seeds: the schedules hardly exercise install-snapshot", installs, seeds)
+	}
+}
+
+// runRandomized runs one schedule and returns how many snapshots nodes
+// installed from a leader.
+func runRandomized(t *testing.T, seed uint64, size, steps int, compact bool) int {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	nw := newNetwork(t, size, func(c *Config) {
 		c.Seed = seed
@@ -66,8 +94,33 @@ func runRandomized(t *testing.T, seed uint64, size, steps int) {
 	fail := func(format string, args ...any) {
 		t.Errorf("seed %d: "+format, append([]any{seed}, args...)...)
 	}
+	checkSnap := func(id string, s Snapshot) {
+		cmds, at := decodeState(t, s.Data)
+		var want []string
+		var wantAt []uint64
+		for i := uint64(1); i <= s.Index; i++ {
+			e, ok := applied[i]
+			if !ok {
+				fail("%s: snapshot at %d covers %d, which nobody applied", id, s.Index, i)
+				return
+			}
+			if len(e.Data) > 0 {
+				want = append(want, string(e.Data))
+				wantAt = append(wantAt, i)
+			}
+		}
+		if !slices.Equal(cmds, want) || !slices.Equal(at, wantAt) {
+			fail("%s: snapshot at %d holds %v at %v, applied entries are %v at %v", id, s.Index, cmds, at, want, wantAt)
+		}
+		if e := applied[s.Index]; s.Term != e.Term {
+			fail("%s: snapshot at %d has term %d, the entry applied there %d", id, s.Index, s.Term, e.Term)
+		}
+	}
 	nw.observe = func(id string, rd Ready) {
 		r := nw.nodes[id].r
+		if rd.Snapshot != nil {
+			checkSnap(id, *rd.Snapshot)
+		}
 		for _, e := range rd.CommittedEntries {
 			if prev, ok := applied[e.Index]; ok && !entryEq(prev, e) {
 				fail("%s applied %v at %d, another node applied %v", id, e, e.Index, prev)
@@ -76,6 +129,9 @@ func runRandomized(t *testing.T, seed uint64, size, steps int) {
 		}
 		if rd.SoftState != nil && rd.SoftState.Role == Leader {
 			for i, e := range applied {
+				if i <= r.log.offset() {
+					continue // in its snapshot, checked when made
+				}
 				if tt, ok := r.log.term(i); !ok || tt != e.Term {
 					fail("new leader %s (term %d) lacks applied entry %v", id, r.term, e)
 				}
@@ -178,6 +234,17 @@ func runRandomized(t *testing.T, seed uint64, size, steps int) {
 			if len(nw.queue) > 0 {
 				nw.queue = nw.queue[rng.IntN(len(nw.queue)):]
 			}
+		case p < 98 && compact:
+			id := nw.ids[rng.IntN(size)]
+			n := nw.nodes[id]
+			if !n.up || n.stateIndex <= n.base() {
+				break
+			}
+			index := n.base() + 1 + rng.Uint64N(n.stateIndex-n.base())
+			if err := nw.compact(id, index); err != nil {
+				fail("%s: compact to %d (applied %d): %v", id, index, n.stateIndex, err)
+			}
+			checkSnap(id, *n.snap)
 		}
 		if len(nw.queue) > 2000 {
 			nw.queue = nw.queue[len(nw.queue)-2000:]
@@ -185,7 +252,7 @@ func runRandomized(t *testing.T, seed uint64, size, steps int) {
 		check()
 	}
 	if t.Failed() {
-		return
+		return 0
 	}
 
 	// Heal and converge.
@@ -206,40 +273,56 @@ func runRandomized(t *testing.T, seed uint64, size, steps int) {
 		}
 	}
 	final := fmt.Sprintf("final-%d", seed)
-	proposed := false
+	// proposedIn is the term final was last proposed in: a leader change
+	// may legitimately lose it, so each new leader proposes it again.
+	var proposedIn uint64
 	for round := 0; round < 2000 && !t.Failed(); round++ {
 		for _, id := range nw.ids {
 			nw.tick(id)
 		}
 		drain()
 		check()
-		if ls := nw.leaders(); len(ls) == 1 && !proposed {
-			if _, _, err := nw.propose(ls[0], final); err == nil {
-				proposed = true
+		if ls := nw.leaders(); len(ls) == 1 && nw.nodes[ls[0]].r.term != proposedIn {
+			if _, term, err := nw.propose(ls[0], final); err == nil {
+				proposedIn = term
 			}
 			drain()
 		}
-		if proposed && allApplied(nw, final) {
+		if proposedIn != 0 && allApplied(nw, final) {
 			break
 		}
 	}
-	if !proposed || !allApplied(nw, final) {
+	if proposedIn == 0 || !allApplied(nw, final) {
 		fail("cluster did not converge after healing: leaders %v", nw.leaders())
-		return
+		for _, id := range nw.ids {
+			n := nw.nodes[id]
+			t.Logf("%s: %+v, applied through %d, %d snapshots installed", id, n.r.Status(), n.stateIndex, n.snapshots)
+			if n.r.role == Leader {
+				for _, p := range nw.ids {
+					t.Logf("  progress of %s: %+v", p, *n.r.prs[p])
+				}
+			}
+		}
+		return 0
 	}
-	ref := nw.nodes[nw.ids[0]].applied
+	ref := nw.nodes[nw.ids[0]].state
 	for _, id := range nw.ids[1:] {
-		a := nw.nodes[id].applied
+		a := nw.nodes[id].state
 		n := min(len(a), len(ref))
-		if !slices.EqualFunc(a[:n], ref[:n], entryEq) {
-			fail("%s applied log differs from %s", id, nw.ids[0])
+		if !slices.Equal(a[:n], ref[:n]) {
+			fail("%s state machine differs from %s", id, nw.ids[0])
 		}
 	}
+	installs := 0
+	for _, id := range nw.ids {
+		installs += nw.nodes[id].snapshots
+	}
+	return installs
 }
 
 func allApplied(nw *network, d string) bool {
 	for _, id := range nw.ids {
-		if !slices.Contains(data(nw.nodes[id].applied), d) {
+		if !slices.Contains(nw.nodes[id].state, d) {
 			return false
 		}
 	}

@@ -55,10 +55,14 @@ const (
 	MsgHeartbeat
 	// MsgHeartbeatResp answers a MsgHeartbeat, echoing its Context.
 	MsgHeartbeatResp
+	// MsgSnap carries the leader's Snapshot to a follower whose next entry
+	// the leader has compacted away. The follower installs it if it is
+	// ahead of its commit index and answers with a MsgAppResp.
+	MsgSnap
 )
 
 var msgNames = [...]string{"", "MsgApp", "MsgAppResp", "MsgVote", "MsgVoteResp",
-	"MsgPreVote", "MsgPreVoteResp", "MsgHeartbeat", "MsgHeartbeatResp"}
+	"MsgPreVote", "MsgPreVoteResp", "MsgHeartbeat", "MsgHeartbeatResp", "MsgSnap"}
 
 func (t MsgType) String() string {
 	if int(t) < len(msgNames) && t != 0 {
@@ -89,6 +93,8 @@ type Message struct {
 	Reject     bool    `json:"reject,omitempty"`
 	RejectHint uint64  `json:"reject_hint,omitempty"`
 	Context    uint64  `json:"context,omitempty"`
+	// Snapshot is set in a MsgSnap only.
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
 }
 
 func (m Message) String() string {
@@ -102,8 +108,26 @@ func (m Message) String() string {
 	if m.Context != 0 {
 		s += fmt.Sprintf(" ctx%d", m.Context)
 	}
+	if m.Snapshot != nil {
+		s += fmt.Sprintf(" snap[i%d t%d %dB]", m.Snapshot.Index, m.Snapshot.Term, len(m.Snapshot.Data))
+	}
 	return s
 }
+
+// Snapshot is the applied state of the state machine up to and including
+// the entry at Index, whose term is Term. Data is the application's
+// encoding of that state; the core never looks inside it. A snapshot
+// replaces the log up to Index (log compaction) and is how a leader brings
+// up a follower that needs entries it no longer has. Data is never modified
+// once a Snapshot exists.
+type Snapshot struct {
+	Index uint64 `json:"index"`
+	Term  uint64 `json:"term"`
+	Data  []byte `json:"data,omitempty"`
+}
+
+// IsEmpty reports whether s is no snapshot at all (Index 0).
+func (s Snapshot) IsEmpty() bool { return s.Index == 0 }
 
 // HardState is the state that must survive a crash: the current term, the
 // vote cast in it, and the commit index (persisting Commit is an
@@ -133,17 +157,22 @@ type ReadState struct {
 	Context uint64
 }
 
-// Ready is a batch of work for the shell. Contract: persist HardState (if
-// not empty) and Entries, durably when MustSync, BEFORE sending any of
-// Messages, applying CommittedEntries or acknowledging a client; then send
-// Messages, apply CommittedEntries in order, serve ReadStates once the
-// applied index reaches their Index, and call Advance.
+// Ready is a batch of work for the shell. Contract: persist Snapshot (if
+// set; it replaces the whole stored log), then HardState (if not empty) and
+// Entries, durably when MustSync, BEFORE sending any of Messages, applying
+// anything or acknowledging a client; then send Messages, replace the state
+// machine with Snapshot (if set), apply CommittedEntries in order, serve
+// ReadStates once the applied index reaches their Index, and call Advance.
 type Ready struct {
 	// SoftState is non-nil when lead, role or term changed since the
 	// previous Ready.
 	SoftState *SoftState
 	// HardState is empty when unchanged.
 	HardState HardState
+	// Snapshot, when set, was installed from the leader: it replaces every
+	// stored entry and the state machine. Entries then all follow it, and
+	// CommittedEntries start at Snapshot.Index+1. MustSync is set with it.
+	Snapshot *Snapshot
 	// Entries are to be appended to stable storage. The first entry's
 	// index may be at or below the last stored index, in which case the
 	// stored log is truncated before it (a conflicting suffix replaced).
@@ -156,7 +185,7 @@ type Ready struct {
 	Messages []Message
 	// ReadStates are answers to ReadIndex calls.
 	ReadStates []ReadState
-	// MustSync is true when Entries, Term or Vote changed, so the write
+	// MustSync is true when Snapshot, Entries, Term or Vote changed, so the write
 	// must be fsynced before anything else happens. A change of Commit
 	// alone need not be synced.
 	MustSync bool
@@ -172,4 +201,10 @@ type Status struct {
 	Commit    uint64
 	Applied   uint64
 	LastIndex uint64
+	// SnapshotIndex and SnapshotTerm are the latest snapshot's (0 for
+	// none): the log holds entries FirstIndex..LastIndex, FirstIndex being
+	// SnapshotIndex+1.
+	SnapshotIndex uint64
+	SnapshotTerm  uint64
+	FirstIndex    uint64
 }
