@@ -75,7 +75,10 @@ func TestClientOutcomes(t *testing.T) {
 					t.Errorf("%s: %s without a reason", f, op.Type)
 				}
 			}
-			if d := time.Since(start); d > 2*time.Second {
+			// A liveness bound, not a speed target: the "hang" server never
+			// answers, so a client that ignored its deadline would block
+			// here for good.
+			if d := time.Since(start); d > 20*time.Second {
 				t.Errorf("three ops with 200ms deadlines took %v", d)
 			}
 		})

@@ -98,24 +98,22 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Node is one Raft KV node: a core, its WAL, a transport, the key-value
-// state machine and the client API. One goroutine (Run) owns the core; HTTP
-// handlers talk to it through channels.
+// Node is one Raft KV node: the process shell around a Machine. One
+// goroutine (Run) owns the machine and turns I/O into its events: ticks of
+// the clock, messages from peers and client requests; it carries out each
+// Batch the machine returns in the order Batch states (persist and fsync,
+// then send, then answer clients). HTTP handlers talk to it through
+// channels.
 type Node struct {
 	id        string
-	addrs     map[string]string
 	storage   Storage
 	transport Transport
 	clock     Clock
 	tick      time.Duration
 	timeout   time.Duration
-	catchUp   int
-	lease     time.Duration // lease-read bug: how long a confirmed round leases reads
-	bugs      bugSet
 	logger    *log.Logger
 
-	core *core.Raft
-	kv   *kvStore
+	m *Machine
 
 	reqc   chan *request
 	recvc  chan []core.Message
@@ -123,28 +121,14 @@ type Node struct {
 	status atomic.Pointer[StatusResponse]
 
 	// Owned by the Run goroutine.
-	lastTick     time.Time
-	hs           core.HardState // latest, as persisted with the next record
-	soft         core.SoftState
-	applied      uint64
-	props, reads []*request
-	pending      map[uint64]*request // by log index
-	readBatches  map[uint64]*readBatch
-	waitingReads []*readBatch // confirmed, waiting for apply
-	readSeq      uint64
-	spec         *kvStore // ack-before-commit: state including unapplied entries
-	specTerm     uint64
-	leaseUntil   time.Time // lease-read: reads are served locally before this (node clock)
+	nextID  uint64
+	waiting map[uint64]*request
 }
 
-// request is one client operation on its way through the loop.
+// request is one client operation on its way to the machine.
 type request struct {
-	f     string
-	key   string
-	cmd   command
-	resp  chan KVResponse // buffered: the loop never blocks on it
-	index uint64
-	term  uint64
+	op   Op
+	resp chan KVResponse // buffered: the loop never blocks on it
 }
 
 func (r *request) reply(resp KVResponse) {
@@ -154,32 +138,16 @@ func (r *request) reply(resp KVResponse) {
 	}
 }
 
-type readBatch struct {
-	index   uint64
-	reqs    []*request
-	started time.Time // node clock when the round began (lease-read)
-}
-
 // NewNode replays cfg.Storage and returns a node ready to Run.
 func NewNode(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	bugs, _ := parseBugs(cfg.Bugs)
 	if cfg.Clock == nil {
 		cfg.Clock = RealClock{}
 	}
 	if cfg.Tick == 0 {
 		cfg.Tick = DefaultTick
-	}
-	if cfg.ElectionTicks == 0 {
-		cfg.ElectionTicks = DefaultElectionTicks
-	}
-	if cfg.HeartbeatTicks == 0 {
-		cfg.HeartbeatTicks = DefaultHeartbeatTicks
-	}
-	if cfg.CheckQuorumTicks == 0 {
-		cfg.CheckQuorumTicks = DefaultCheckQuorumTicks
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
@@ -191,50 +159,29 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay wal: %w", err)
 	}
-	ids := make([]string, len(cfg.Peers))
-	addrs := map[string]string{}
-	for i, p := range cfg.Peers {
-		ids[i] = p.ID
-		addrs[p.ID] = p.Addr
-	}
-	cc := core.DefaultConfig(cfg.ID, ids)
-	cc.ElectionTicks = cfg.ElectionTicks
-	cc.HeartbeatTicks = cfg.HeartbeatTicks
-	cc.CheckQuorumTicks = cfg.CheckQuorumTicks
-	cc.Seed = cfg.Seed
-	cc.HardState = hs
-	cc.Entries = ents
-	if bugs.ackBeforeCommit {
-		cc.LazyReplicationTicks = lazyReplicationTicks
-	}
-	c, err := core.New(cc)
+	m, err := NewMachine(MachineConfig{
+		ID: cfg.ID, Peers: cfg.Peers, HardState: hs, Entries: ents, Seed: cfg.Seed,
+		Now: cfg.Clock.Now(), Tick: cfg.Tick, ElectionTicks: cfg.ElectionTicks,
+		HeartbeatTicks: cfg.HeartbeatTicks, CheckQuorumTicks: cfg.CheckQuorumTicks,
+		Bugs: cfg.Bugs, Logf: cfg.Logger.Printf,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("restore core: %w", err)
+		return nil, err
 	}
 	n := &Node{
-		id:          cfg.ID,
-		addrs:       addrs,
-		storage:     cfg.Storage,
-		transport:   cfg.Transport,
-		clock:       cfg.Clock,
-		tick:        cfg.Tick,
-		timeout:     cfg.RequestTimeout,
-		catchUp:     cfg.ElectionTicks,
-		lease:       time.Duration(cfg.ElectionTicks) * cfg.Tick * 2 / 3,
-		bugs:        bugs,
-		logger:      cfg.Logger,
-		core:        c,
-		kv:          newKV(),
-		reqc:        make(chan *request, 1024),
-		recvc:       make(chan []core.Message, 1024),
-		done:        make(chan struct{}),
-		pending:     map[uint64]*request{},
-		readBatches: map[uint64]*readBatch{},
+		id:        cfg.ID,
+		storage:   cfg.Storage,
+		transport: cfg.Transport,
+		clock:     cfg.Clock,
+		tick:      cfg.Tick,
+		timeout:   cfg.RequestTimeout,
+		logger:    cfg.Logger,
+		m:         m,
+		reqc:      make(chan *request, 1024),
+		recvc:     make(chan []core.Message, 1024),
+		done:      make(chan struct{}),
+		waiting:   map[uint64]*request{},
 	}
-	st := c.Status()
-	n.soft = core.SoftState{Lead: st.Lead, Role: st.Role, Term: st.Term}
-	n.hs = hs
-	n.logger.Printf("restored term %d vote %q commit %d, %d log entries; bugs %v", hs.Term, hs.Vote, hs.Commit, len(ents), cfg.Bugs)
 	n.publishStatus()
 	return n, nil
 }
@@ -258,358 +205,80 @@ func (n *Node) Receive(ctx context.Context, msgs []core.Message) error {
 	}
 }
 
-// Run is the core loop: it ticks the core by the clock, steps received
-// messages, proposes client writes in batches, and carries out each Ready
-// in the order the core requires (persist and fsync, then send, then apply
-// and answer clients). It returns nil when ctx is done, or the storage
-// error that stopped it (after a failed fsync nothing may be acknowledged).
-// Requests in flight are answered as it stops. Storage and Transport stay
-// open: the caller owns them.
+// Run is the event loop: it ticks the machine by the clock, steps received
+// messages and hands it client requests, then carries out the machine's
+// batches. It returns nil when ctx is done, or the storage error that
+// stopped it (after a failed fsync nothing may be acknowledged). Requests
+// in flight are answered as it stops. Storage and Transport stay open: the
+// caller owns them.
 func (n *Node) Run(ctx context.Context) error {
 	defer close(n.done)
 	ticker := time.NewTicker(n.tick)
 	defer ticker.Stop()
-	n.lastTick = n.clock.Now()
 	for {
 		select {
 		case <-ctx.Done():
-			n.abandon()
+			n.deliver(n.m.Stop())
 			return nil
 		case <-ticker.C:
-			n.advanceClock()
+			n.m.Tick(n.clock.Now())
 		case msgs := <-n.recvc:
-			n.stepAll(msgs)
+			n.m.Step(msgs)
 		case r := <-n.reqc:
-			n.accept(r)
+			n.request(r)
 		}
 		n.drainInputs()
-		n.flush()
-		for i := 0; i < 4 && n.core.HasReady(); i++ {
-			if err := n.processReady(); err != nil {
+		for i := 0; i < 4 && n.m.HasReady(); i++ {
+			b, _ := n.m.Ready(n.clock.Now())
+			// Durable before anything leaves this node or is applied.
+			if err := saveRecord(n.storage, b.HardState, b.Entries, b.MustSync, b.Fsync); err != nil {
 				n.logger.Printf("fatal: %v", err)
-				n.abandon()
+				n.deliver(n.m.Stop())
+				for _, r := range n.waiting {
+					r.reply(KVResponse{Error: ErrCodeStopping})
+				}
 				return err
 			}
+			n.transport.Send(b.Messages)
+			n.deliver(b.Replies)
+		}
+		n.publishStatus()
+	}
+}
+
+func (n *Node) request(r *request) {
+	n.nextID++
+	n.waiting[n.nextID] = r
+	n.m.Request(n.clock.Now(), n.nextID, r.op)
+}
+
+func (n *Node) deliver(replies []Reply) {
+	for _, rp := range replies {
+		if r := n.waiting[rp.ID]; r != nil {
+			delete(n.waiting, rp.ID)
+			r.reply(rp.Resp)
 		}
 	}
 }
 
-// advanceClock turns the clock's progress into ticks. A clock that jumped
-// back restarts counting from its new reading; a forward jump (or a pause)
-// is worth at most an election timeout of ticks at once.
-func (n *Node) advanceClock() {
-	now := n.clock.Now()
-	el := now.Sub(n.lastTick)
-	if el < 0 {
-		n.lastTick = now
-		return
-	}
-	k := int(el / n.tick)
-	if k > n.catchUp {
-		k = n.catchUp
-		n.lastTick = now
-	} else {
-		n.lastTick = n.lastTick.Add(time.Duration(k) * n.tick)
-	}
-	for range k {
-		n.core.Tick()
-	}
-}
-
-func (n *Node) stepAll(msgs []core.Message) {
-	for _, m := range msgs {
-		n.core.Step(m) // errors name misaddressed messages; nothing to do
-	}
-}
-
-// drainInputs takes whatever else is already waiting, so one Ready (one
+// drainInputs takes whatever else is already waiting, so one batch (one
 // fsync) covers it all.
 func (n *Node) drainInputs() {
 	for range 512 {
 		select {
 		case msgs := <-n.recvc:
-			n.stepAll(msgs)
+			n.m.Step(msgs)
 		case r := <-n.reqc:
-			n.accept(r)
+			n.request(r)
 		default:
 			return
 		}
-	}
-}
-
-func (n *Node) notLeader() KVResponse {
-	lead := n.core.Status().Lead
-	return KVResponse{Error: ErrCodeNotLeader, Definite: true, Leader: lead, LeaderAddr: n.addrs[lead]}
-}
-
-func (n *Node) accept(r *request) {
-	if n.core.Status().Role != core.Leader {
-		r.reply(n.notLeader())
-		return
-	}
-	if r.f != "read" {
-		n.props = append(n.props, r)
-		return
-	}
-	if n.bugs.staleRead {
-		// BUG stale-read: answer from local state without confirming
-		// that this node still leads.
-		r.reply(readResponse(n.kv, r.key))
-		return
-	}
-	if n.bugs.leaseRead && n.clock.Now().Before(n.leaseUntil) {
-		// BUG lease-read: answer without a quorum round while the lease
-		// lasts by this node's own clock, which may have fallen back
-		// since the lease was extended. (As a lease read should, it
-		// waits until the state has applied the commit index.)
-		n.waitingReads = append(n.waitingReads, &readBatch{index: n.core.Status().Commit, reqs: []*request{r}})
-		n.serveReads()
-		return
-	}
-	n.reads = append(n.reads, r)
-}
-
-// flush proposes the batched writes in one call and starts one ReadIndex
-// round for the batched reads.
-func (n *Node) flush() {
-	if len(n.props) > 0 {
-		props := n.props
-		n.props = nil
-		data := make([][]byte, len(props))
-		for i, r := range props {
-			data[i] = r.cmd.encode()
-		}
-		if n.bugs.ackBeforeCommit {
-			n.ensureSpec()
-		}
-		first, term, err := n.core.Propose(data...)
-		for i, r := range props {
-			if err != nil {
-				r.reply(n.notLeader())
-				continue
-			}
-			r.index, r.term = first+uint64(i), term
-			if old := n.pending[r.index]; old != nil {
-				// This node's log lost old's entry, so no leader can
-				// have committed it.
-				old.reply(KVResponse{Error: ErrCodeOverwritten, Definite: true})
-			}
-			if n.bugs.ackBeforeCommit {
-				// BUG ack-before-commit: answer as soon as the entry is
-				// in the leader's own log, from the state it would
-				// produce if it committed.
-				r.reply(resultResponse(n.spec.apply(r.cmd)))
-				continue
-			}
-			n.pending[r.index] = r
-		}
-	}
-	if len(n.reads) > 0 {
-		reads := n.reads
-		n.reads = nil
-		n.readSeq++
-		if err := n.core.ReadIndex(n.readSeq); err != nil {
-			for _, r := range reads {
-				r.reply(n.notLeader())
-			}
-			return
-		}
-		n.readBatches[n.readSeq] = &readBatch{reqs: reads, started: n.clock.Now()}
-	}
-}
-
-// ensureSpec builds, once per leadership term, the speculative state the
-// ack-before-commit bug answers from: the applied state plus every entry
-// already in the log. New proposals are applied to it as they are made.
-func (n *Node) ensureSpec() {
-	st := n.core.Status()
-	if n.spec != nil && n.specTerm == st.Term {
-		return
-	}
-	n.spec, n.specTerm = n.kv.clone(), st.Term
-	for _, e := range n.core.Slice(n.applied+1, st.LastIndex+1) {
-		if cmd, err := decodeCommand(e.Data); err == nil && len(e.Data) > 0 {
-			n.spec.apply(cmd)
-		}
-	}
-}
-
-func (n *Node) processReady() error {
-	rd := n.core.Ready()
-	if rd.SoftState != nil {
-		n.onSoftState(*rd.SoftState)
-	}
-	if !rd.HardState.IsEmpty() {
-		n.hs = rd.HardState
-	}
-	// Durable before anything leaves this node or is applied.
-	hs := n.hs
-	if n.bugs.forgetVote {
-		// BUG forget-vote: the term is persisted, the vote is not.
-		hs.Vote = ""
-	}
-	// fsync, unless BUG no-fsync: then the record is only in the page
-	// cache when the messages go out and clients are answered.
-	if err := saveRecord(n.storage, hs, rd.Entries, rd.MustSync, !n.bugs.noFsync); err != nil {
-		return err
-	}
-	n.transport.Send(rd.Messages)
-	for _, e := range rd.CommittedEntries {
-		n.applyEntry(e)
-	}
-	for _, rs := range rd.ReadStates {
-		if b := n.readBatches[rs.Context]; b != nil {
-			delete(n.readBatches, rs.Context)
-			b.index = rs.Index
-			n.waitingReads = append(n.waitingReads, b)
-			if n.bugs.leaseRead {
-				// The round confirmed leadership as of its start: lease
-				// reads until then plus the lease, and never shorten it.
-				if until := b.started.Add(n.lease); until.After(n.leaseUntil) {
-					n.leaseUntil = until
-				}
-			}
-		}
-	}
-	n.serveReads()
-	n.core.Advance(rd)
-	n.publishStatus()
-	return nil
-}
-
-func (n *Node) onSoftState(ss core.SoftState) {
-	prev := n.soft
-	n.soft = ss
-	if ss.Role != core.Leader || ss.Term != prev.Term {
-		// Unconfirmed reads die with the leadership they were asked of;
-		// the core has forgotten them.
-		for ctx, b := range n.readBatches {
-			for _, r := range b.reqs {
-				r.reply(KVResponse{Error: ErrCodeLeadershipLost, Definite: true})
-			}
-			delete(n.readBatches, ctx)
-		}
-		n.spec = nil
-		n.leaseUntil = time.Time{}
-	}
-	if ss.Role != prev.Role || ss.Term != prev.Term || ss.Lead != prev.Lead {
-		switch ss.Role {
-		case core.Leader:
-			n.logger.Printf("became leader in term %d", ss.Term)
-		case core.Follower:
-			if ss.Lead != "" {
-				n.logger.Printf("following %s in term %d", ss.Lead, ss.Term)
-			} else {
-				n.logger.Printf("follower without leader in term %d", ss.Term)
-			}
-		default:
-			n.logger.Printf("%s in term %d", ss.Role, ss.Term)
-		}
-	}
-}
-
-func (n *Node) applyEntry(e core.Entry) {
-	var res applyResult
-	if len(e.Data) > 0 {
-		cmd, err := decodeCommand(e.Data)
-		if err != nil {
-			n.logger.Printf("entry %d: %v (skipped)", e.Index, err)
-		} else {
-			res = n.kv.apply(cmd)
-		}
-	}
-	n.applied = e.Index
-	r := n.pending[e.Index]
-	if r == nil {
-		return
-	}
-	delete(n.pending, e.Index)
-	if r.term != e.Term {
-		// Another entry committed at r's index: r never will.
-		r.reply(KVResponse{Error: ErrCodeOverwritten, Definite: true})
-		return
-	}
-	r.reply(resultResponse(res))
-}
-
-func (n *Node) serveReads() {
-	src := n.kv
-	if n.bugs.ackBeforeCommit && n.soft.Role == core.Leader && len(n.waitingReads) > 0 {
-		// BUG ack-before-commit, continued: answer from the state the
-		// leader's own log would produce, consistent with its early
-		// acknowledgements.
-		n.ensureSpec()
-		src = n.spec
-	}
-	keep := n.waitingReads[:0]
-	for _, b := range n.waitingReads {
-		if b.index > n.applied {
-			keep = append(keep, b)
-			continue
-		}
-		for _, r := range b.reqs {
-			r.reply(readResponse(src, r.key))
-		}
-	}
-	n.waitingReads = keep
-}
-
-// abandon answers everything in flight as the loop stops.
-func (n *Node) abandon() {
-	stop := KVResponse{Error: ErrCodeStopping}
-	for _, r := range n.pending {
-		r.reply(stop)
-	}
-	for _, r := range n.props {
-		r.reply(KVResponse{Error: ErrCodeStopping, Definite: true})
-	}
-	for _, b := range n.readBatches {
-		for _, r := range b.reqs {
-			r.reply(stop)
-		}
-	}
-	for _, b := range n.waitingReads {
-		for _, r := range b.reqs {
-			r.reply(stop)
-		}
-	}
-	for _, r := range n.reads {
-		r.reply(stop)
 	}
 }
 
 func (n *Node) publishStatus() {
-	st := n.core.Status()
-	state := "follower"
-	switch st.Role {
-	case core.Leader:
-		state = "leader"
-	case core.Candidate, core.PreCandidate:
-		state = "candidate"
-	}
-	n.status.Store(&StatusResponse{
-		ID: n.id, State: state, Term: st.Term, Leader: st.Lead, LeaderAddr: n.addrs[st.Lead],
-		Commit: st.Commit, Applied: n.applied, LastIndex: st.LastIndex,
-	})
-}
-
-func readResponse(kv *kvStore, key string) KVResponse {
-	if v, ok := kv.read(key); ok {
-		b, _ := json.Marshal(v)
-		return KVResponse{OK: true, Value: b}
-	}
-	return KVResponse{OK: true, Value: json.RawMessage("null")}
-}
-
-func resultResponse(res applyResult) KVResponse {
-	if res.ok {
-		return KVResponse{OK: true}
-	}
-	cur := json.RawMessage("null")
-	if res.cur != nil {
-		cur, _ = json.Marshal(*res.cur)
-	}
-	return KVResponse{Error: ErrCodeCASMismatch, Definite: true, Value: cur}
+	st := n.m.Status()
+	n.status.Store(&st)
 }
 
 // ---- HTTP ----
@@ -694,28 +363,11 @@ func (n *Node) handleKV(w http.ResponseWriter, hr *http.Request) {
 }
 
 func parseKVRequest(kr KVRequest) (*request, error) {
-	r := &request{f: kr.F, key: kr.Key, resp: make(chan KVResponse, 1)}
-	if kr.Key == "" {
-		return nil, errors.New("key is empty")
+	op, err := ParseKVRequest(kr)
+	if err != nil {
+		return nil, err
 	}
-	switch kr.F {
-	case "read":
-	case "write":
-		var v int64
-		if err := json.Unmarshal(kr.Value, &v); err != nil {
-			return nil, fmt.Errorf("write value %s: %v", kr.Value, err)
-		}
-		r.cmd = command{Op: "write", Key: kr.Key, Value: v}
-	case "cas":
-		var v [2]int64
-		if err := json.Unmarshal(kr.Value, &v); err != nil {
-			return nil, fmt.Errorf("cas value %s (want [from, to]): %v", kr.Value, err)
-		}
-		r.cmd = command{Op: "cas", Key: kr.Key, From: v[0], To: v[1]}
-	default:
-		return nil, fmt.Errorf("unknown f %q (want read, write or cas)", kr.F)
-	}
-	return r, nil
+	return &request{op: op, resp: make(chan KVResponse, 1)}, nil
 }
 
 func writeKV(w http.ResponseWriter, resp KVResponse) {

@@ -68,7 +68,10 @@ func TestTransportConformance(t *testing.T) {
 					{Type: core.MsgHeartbeat, From: "n1", To: "n9", Term: uint64(i + 1)}, // unknown
 				})
 			}
-			if d := time.Since(start); d > 100*time.Millisecond {
+			// A liveness bound, not a speed target: n3 never answers, so a
+			// Send that waited for delivery would take 100 connection
+			// timeouts here.
+			if d := time.Since(start); d > 10*time.Second {
 				t.Errorf("Send blocked for %v", d)
 			}
 			select {
