@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X github.com/faultline-io/faultline/harness.Version=$(VERSION
             -X github.com/faultline-io/faultline/harness.GitRevision=$(REVISION)
 DEMO_FLAGS ?= --target raft --workload register --nodes 3 --time-limit 30s --seed 1
 
-.PHONY: build test demo bench bench-detect lint clean
+.PHONY: build test stress-test demo bench bench-detect lint clean
 
 # The node binary is the same static file, so it runs in FROM scratch images.
 build:
@@ -18,6 +18,14 @@ build:
 test: build
 	$(GO) vet ./...
 	FAULTLINE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./...
+
+# The suite STRESS_RUNS times beside 2 busy CPU processes, printing the pass
+# count; STRESS_PKGS (e.g. ./targets/raft/) runs `go test -count=1` of those
+# packages instead of `make test`.
+STRESS_RUNS ?= 20
+STRESS_PKGS ?=
+stress-test: build
+	FAULTLINE_BIN=$(CURDIR)/$(BIN) scripts/stress-test -n $(STRESS_RUNS) $(if $(STRESS_PKGS),-- $(STRESS_PKGS))
 
 # A real run against the bundled Raft KV: Docker when the daemon answers, else
 # network namespaces when root, else local processes.
