@@ -3,6 +3,7 @@ package history
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -188,11 +189,11 @@ func (r *ednReader) readForm() (ednValue, error) {
 		return r.read()
 	case ':':
 		r.i++
-		name := r.token()
-		if name == "" {
-			return ednValue{}, errors.New("empty keyword")
+		name := strings.TrimPrefix(r.token(), ":") // ::k, an auto-resolved keyword, is k
+		if name == "" || name[0] == ':' {
+			return ednValue{}, fmt.Errorf("bad keyword %q", ":"+name)
 		}
-		return ednValue{kind: ednKeyword, text: strings.TrimPrefix(name, ":")}, nil
+		return ednValue{kind: ednKeyword, text: name}, nil
 	}
 	tok := r.token()
 	if tok == "" {
@@ -226,13 +227,15 @@ func parseEDNNumber(tok string) (ednValue, error) {
 		}
 		return ednValue{kind: ednInt, text: digits}, nil
 	}
-	if f, err := strconv.ParseFloat(strings.TrimSuffix(t, "M"), 64); err == nil {
+	finite := func(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
+	if f, err := strconv.ParseFloat(strings.TrimSuffix(t, "M"), 64); err == nil && finite(f) {
 		return ednValue{kind: ednFloat, text: strconv.FormatFloat(f, 'g', -1, 64)}, nil
 	}
-	if num, den, ok := strings.Cut(t, "/"); ok {
+	// A ratio of integers, such as 1/3.
+	if num, den, ok := strings.Cut(t, "/"); ok && isDigits(strings.TrimPrefix(num, "-")) && isDigits(den) {
 		n, err1 := strconv.ParseFloat(num, 64)
 		d, err2 := strconv.ParseFloat(den, 64)
-		if err1 == nil && err2 == nil && d != 0 {
+		if err1 == nil && err2 == nil && d != 0 && finite(n/d) {
 			return ednValue{kind: ednFloat, text: strconv.FormatFloat(n/d, 'g', -1, 64)}, nil
 		}
 	}
@@ -399,10 +402,15 @@ func (v *ednValue) writeEDN(sb *strings.Builder) {
 		sb.WriteString("nil")
 	case ednBool:
 		sb.WriteString(strconv.FormatBool(v.b))
-	case ednInt, ednFloat, ednSymbol:
+	case ednInt, ednSymbol:
 		sb.WriteString(v.text)
+	case ednFloat:
+		sb.WriteString(v.text)
+		if !strings.ContainsAny(v.text, ".eE") {
+			sb.WriteString(".0") // 1e0 is 1.0, not the integer 1
+		}
 	case ednString:
-		sb.WriteString(strconv.Quote(v.text))
+		writeEDNString(sb, v.text)
 	case ednChar:
 		sb.WriteString(`\` + v.text)
 	case ednKeyword:
@@ -416,4 +424,34 @@ func (v *ednValue) writeEDN(sb *strings.Builder) {
 	case ednMap:
 		seq("{", "}")
 	}
+}
+
+// writeEDNString writes s as an EDN string, with the escapes readString
+// reads; other bytes, UTF-8 or not, are written as they are.
+func writeEDNString(sb *strings.Builder, s string) {
+	sb.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\\':
+			sb.WriteByte('\\')
+			sb.WriteByte(c)
+		case '\n':
+			sb.WriteString(`\n`)
+		case '\t':
+			sb.WriteString(`\t`)
+		case '\r':
+			sb.WriteString(`\r`)
+		case '\b':
+			sb.WriteString(`\b`)
+		case '\f':
+			sb.WriteString(`\f`)
+		default:
+			if c < 0x20 {
+				fmt.Fprintf(sb, `\u%04x`, c)
+				continue
+			}
+			sb.WriteByte(c)
+		}
+	}
+	sb.WriteByte('"')
 }
