@@ -8,6 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/faultline-io/faultline/targets/seam"
@@ -15,22 +18,32 @@ import (
 
 // Storage is the durable, append-only record log under a node's write-ahead
 // log. The node appends one record per batch of state changes and calls Sync
-// before it sends any message or acknowledges any client.
+// before it sends any message or acknowledges any client. Rotate bounds it:
+// a record that stands for everything before it (a snapshot) replaces the
+// whole log.
 //
 // It is a seam: a fault injector may wrap it to keep appended-but-unsynced
 // records in process memory only (so that a kill loses them) or to make
 // Sync fail with EIO, switched on through the admin endpoint.
 type Storage interface {
-	// ReadAll returns every intact record in append order. A torn or
-	// corrupt tail (a crash during an unsynced append) is dropped, and
-	// later appends continue after the last intact record. It is called
-	// once, before any Append.
+	// ReadAll returns every intact record since the last completed Rotate
+	// (its first record included), in append order. A torn or corrupt
+	// tail (a crash during an unsynced append) is dropped, and later
+	// appends continue after the last intact record. It is called once,
+	// before any Append or Rotate.
 	ReadAll() ([][]byte, error)
 	// Append adds a record. It need not be durable until Sync returns.
 	Append(rec []byte) error
 	// Sync makes every record appended so far durable. After an error the
 	// state of the log is unknown and the node stops.
 	Sync() error
+	// Rotate starts the log afresh with first as its only record, durably:
+	// when it returns nil, first is synced and every earlier record,
+	// synced or not, is gone (ReadAll after a restart returns first and
+	// what was appended after it). A crash during Rotate leaves either the
+	// old log or the new one. After an error the state of the log is
+	// unknown and the node stops.
+	Rotate(first []byte) error
 	Close() error
 }
 
@@ -39,11 +52,20 @@ const maxRecord = 256 << 20
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// FileStorage is a Storage in one file: each record is framed as a 4-byte
-// little-endian length, a 4-byte CRC-32C of the payload, then the payload.
-// Sync is fsync. It is not safe for concurrent use.
+// FileStorage is a Storage in segment files: path itself (the first
+// segment, as before segments existed) and path.N for N = 1, 2, ..., each
+// begun by a Rotate; appends go to the newest. Each record is framed as a
+// 4-byte little-endian length, a 4-byte CRC-32C of the payload, then the
+// payload. Sync is fsync. It is not safe for concurrent use.
+//
+// Rotate writes and syncs the new segment (and the directory) before it
+// deletes the older ones, so a crash leaves the old segments, the new one
+// with an incomplete first record (ReadAll deletes it) or the new one
+// complete, possibly beside old ones that ReadAll then deletes.
 type FileStorage struct {
 	path string
+	// segs are the segment numbers present, oldest first; f is the last.
+	segs []uint64
 	f    *os.File
 	// w receives appends and syncs: f itself, or f wrapped in the
 	// storage seam (OpenFileStorageOn).
@@ -51,17 +73,58 @@ type FileStorage struct {
 		Write([]byte) (int, error)
 		Sync() error
 	}
+	disk *seam.Disk // nil without the seam
 }
 
-// OpenFileStorage opens or creates the log file at path, creating its
-// directory if needed.
+// segmentPath names segment n of the log at path.
+func segmentPath(path string, n uint64) string {
+	if n == 0 {
+		return path
+	}
+	return path + "." + strconv.FormatUint(n, 10)
+}
+
+// listSegments returns the segment numbers of the log at path, in order.
+func listSegments(path string) ([]uint64, error) {
+	names, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("list wal segments: %w", err)
+	}
+	base := filepath.Base(path)
+	var segs []uint64
+	for _, e := range names {
+		name := e.Name()
+		if name == base {
+			segs = append(segs, 0)
+			continue
+		}
+		if rest, ok := strings.CutPrefix(name, base+"."); ok {
+			if n, err := strconv.ParseUint(rest, 10, 64); err == nil && n > 0 && rest == strconv.FormatUint(n, 10) {
+				segs = append(segs, n)
+			}
+		}
+	}
+	slices.Sort(segs)
+	return segs, nil
+}
+
+// OpenFileStorage opens or creates the log at path, creating its directory
+// if needed.
 func OpenFileStorage(path string) (*FileStorage, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal directory: %w", err)
 	}
-	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	segs, err := listSegments(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 0 {
+		segs = []uint64{0}
+	}
+	last := segmentPath(path, segs[len(segs)-1])
+	_, statErr := os.Stat(last)
+	f, err := os.OpenFile(last, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open wal: %w", err)
 	}
@@ -72,20 +135,42 @@ func OpenFileStorage(path string) (*FileStorage, error) {
 			return nil, err
 		}
 	}
-	return &FileStorage{path: path, f: f, w: f}, nil
+	return &FileStorage{path: path, segs: segs, f: f, w: f}, nil
 }
 
 // OpenFileStorageOn opens the log like OpenFileStorage, with appends and
 // syncs going through the storage seam d: lose-unsynced mode keeps appends
 // in memory until Sync, and EIO makes Sync fail (see package targets/seam).
-// ReadAll reads the file directly.
+// Segments begun by Rotate are written through d too. ReadAll reads the
+// files directly.
 func OpenFileStorageOn(path string, d *seam.Disk) (*FileStorage, error) {
 	s, err := OpenFileStorage(path)
 	if err != nil {
 		return nil, err
 	}
-	s.w = d.Wrap(path, s.f)
+	s.disk = d
+	s.w = d.Wrap(s.f.Name(), s.f)
 	return s, nil
+}
+
+// wrap returns the writer for a segment file: through the seam if any.
+func (s *FileStorage) wrap(f *os.File) interface {
+	Write([]byte) (int, error)
+	Sync() error
+} {
+	if s.disk != nil {
+		return s.disk.Wrap(f.Name(), f)
+	}
+	return f
+}
+
+// closeCurrent closes the newest segment, handing the seam's buffered
+// appends to it first.
+func (s *FileStorage) closeCurrent() error {
+	if c, ok := s.w.(*seam.File); ok {
+		return c.Close() // closes f too
+	}
+	return s.f.Close()
 }
 
 func syncDir(dir string) error {
@@ -100,9 +185,56 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// ReadAll implements Storage. It truncates the file after the last intact
-// record and positions it there for appending.
+// ReadAll implements Storage. It finishes an interrupted Rotate (deleting a
+// newest segment without an intact record, or the segments before a newest
+// one with one), truncates the newest segment after its last intact record
+// and positions it there for appending.
 func (s *FileStorage) ReadAll() ([][]byte, error) {
+	for len(s.segs) > 1 {
+		recs, err := s.readCurrent()
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) > 0 {
+			// A complete Rotate: its first record stands for
+			// everything in the older segments.
+			if err := s.removeSegments(s.segs[:len(s.segs)-1]); err != nil {
+				return nil, err
+			}
+			s.segs = s.segs[len(s.segs)-1:]
+			return recs, nil
+		}
+		// A Rotate that crashed before its first record was intact.
+		dead := s.segs[len(s.segs)-1]
+		if err := s.closeCurrent(); err != nil {
+			return nil, fmt.Errorf("close incomplete wal segment: %w", err)
+		}
+		if err := s.removeSegments([]uint64{dead}); err != nil {
+			return nil, err
+		}
+		s.segs = s.segs[:len(s.segs)-1]
+		f, err := os.OpenFile(segmentPath(s.path, s.segs[len(s.segs)-1]), os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open wal: %w", err)
+		}
+		s.f, s.w = f, s.wrap(f)
+	}
+	return s.readCurrent()
+}
+
+// removeSegments deletes the given segments and syncs the directory.
+func (s *FileStorage) removeSegments(segs []uint64) error {
+	for _, n := range segs {
+		if err := os.Remove(segmentPath(s.path, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove wal segment: %w", err)
+		}
+	}
+	return syncDir(filepath.Dir(s.path))
+}
+
+// readCurrent reads the newest segment, truncating a torn tail, and leaves
+// it positioned for appending.
+func (s *FileStorage) readCurrent() ([][]byte, error) {
 	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
@@ -166,18 +298,57 @@ func (s *FileStorage) Append(rec []byte) error {
 // Sync implements Storage with fsync(2).
 func (s *FileStorage) Sync() error { return s.w.Sync() }
 
-// Close closes the file, handing the seam's buffered appends to it first.
-func (s *FileStorage) Close() error {
-	if c, ok := s.w.(*seam.File); ok {
-		return c.Close() // closes f too
+// Rotate implements Storage: it writes first to a new segment, fsyncs it
+// and the directory, then deletes the older segments and fsyncs the
+// directory again.
+func (s *FileStorage) Rotate(first []byte) error {
+	if len(first) > maxRecord {
+		return fmt.Errorf("wal record of %d bytes exceeds %d", len(first), maxRecord)
 	}
-	return s.f.Close()
+	n := s.segs[len(s.segs)-1] + 1
+	path := segmentPath(s.path, n)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create wal segment: %w", err)
+	}
+	w := s.wrap(f)
+	fail := func(err error) error {
+		if c, ok := w.(*seam.File); ok {
+			c.Close()
+		} else {
+			f.Close()
+		}
+		os.Remove(path)
+		return err
+	}
+	if _, err := w.Write(frame(first)); err != nil {
+		return fail(fmt.Errorf("write wal segment: %w", err))
+	}
+	if err := w.Sync(); err != nil {
+		return fail(fmt.Errorf("sync wal segment: %w", err))
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fail(err)
+	}
+	// The new segment is durable: switch to it, then drop the old ones.
+	old := s.segs
+	closeErr := s.closeCurrent()
+	s.f, s.w, s.segs = f, w, []uint64{n}
+	if closeErr != nil {
+		return fmt.Errorf("close old wal segment: %w", closeErr)
+	}
+	return s.removeSegments(old)
 }
+
+// Close closes the newest segment, handing the seam's buffered appends to
+// it first.
+func (s *FileStorage) Close() error { return s.closeCurrent() }
 
 // MemStorage is a Storage in memory for tests. Records survive for as long
 // as the value does, so a test can "restart" a node on the same MemStorage;
-// LoseUnsynced models a crash that loses what was not synced. It is safe
-// for concurrent use.
+// LoseUnsynced models a crash that loses what was not synced. Rotate
+// replaces every record, synced or not, with its synced first record. It is
+// safe for concurrent use.
 type MemStorage struct {
 	mu       sync.Mutex
 	synced   [][]byte
@@ -211,6 +382,19 @@ func (m *MemStorage) Sync() error {
 		return m.SyncErr
 	}
 	m.synced = append(m.synced, m.unsynced...)
+	m.unsynced = nil
+	return nil
+}
+
+// Rotate implements Storage. With SyncErr set it returns it and changes
+// nothing.
+func (m *MemStorage) Rotate(first []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.SyncErr != nil {
+		return m.SyncErr
+	}
+	m.synced = [][]byte{append([]byte(nil), first...)}
 	m.unsynced = nil
 	return nil
 }

@@ -10,7 +10,12 @@ import (
 // walRecord is one record of the write-ahead log: a HardState, entries, or
 // both. Entries starting at index i replace whatever the log held from i on
 // (a conflicting suffix truncated by a new leader).
+//
+// A record with a Snapshot replaces everything before it: the log becomes
+// the snapshot followed by the record's Entries (which start right after
+// it). saveSnapshot writes it as the first record of a new WAL segment.
 type walRecord struct {
+	Snapshot  *core.Snapshot  `json:"snap,omitempty"`
 	HardState *core.HardState `json:"hs,omitempty"`
 	Entries   []core.Entry    `json:"ents,omitempty"`
 }
@@ -49,33 +54,96 @@ func saveRecord(s Storage, hs core.HardState, ents []core.Entry, must, fsync boo
 	return nil
 }
 
-// loadWAL replays s into the latest HardState and the log.
-func loadWAL(s Storage) (core.HardState, []core.Entry, error) {
+// saveSnapshot makes snap the base of the WAL: with fsync it rotates s to a
+// new segment whose first record holds snap, hs and ents, synced, and
+// deletes the older segments, so the WAL is bounded by what was written
+// since. ents must be every entry after snap.Index the node has persisted
+// (or is about to: entries the core holds but has not yet handed out are
+// fine too), in order from snap.Index+1; hs the latest HardState.
+//
+// Without fsync (the no-fsync bug) nothing is ever synced, so nothing may
+// be deleted either: the record is appended to the current segment, where
+// it replaces the log on replay all the same, and the WAL keeps growing.
+func saveSnapshot(s Storage, snap core.Snapshot, hs core.HardState, ents []core.Entry, fsync bool) error {
+	if snap.IsEmpty() {
+		return fmt.Errorf("save snapshot: empty snapshot")
+	}
+	if len(ents) > 0 && ents[0].Index != snap.Index+1 {
+		return fmt.Errorf("save snapshot at %d: entries start at %d, want %d", snap.Index, ents[0].Index, snap.Index+1)
+	}
+	rec := walRecord{Snapshot: &snap, Entries: ents}
+	if !hs.IsEmpty() {
+		rec.HardState = &hs
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode wal snapshot: %w", err)
+	}
+	if !fsync {
+		if err := s.Append(b); err != nil {
+			return fmt.Errorf("append snapshot to wal: %w", err)
+		}
+		return nil
+	}
+	if err := s.Rotate(b); err != nil {
+		return fmt.Errorf("rotate wal: %w", err)
+	}
+	return nil
+}
+
+// loadWALSnapshot replays s into the latest HardState, the latest snapshot
+// (nil for none) and the entries after it. Commit is capped at the last
+// entry; it may be below the snapshot's index (core.New raises it).
+func loadWALSnapshot(s Storage) (core.HardState, *core.Snapshot, []core.Entry, error) {
 	var hs core.HardState
-	var log []core.Entry
+	var snap *core.Snapshot
+	var log []core.Entry // entries after base
+	var base uint64      // snap.Index, 0 without a snapshot
 	recs, err := s.ReadAll()
 	if err != nil {
-		return hs, nil, err
+		return hs, nil, nil, err
 	}
 	for i, b := range recs {
 		var rec walRecord
 		if err := json.Unmarshal(b, &rec); err != nil {
-			return hs, nil, fmt.Errorf("wal record %d: %w", i, err)
+			return hs, nil, nil, fmt.Errorf("wal record %d: %w", i, err)
 		}
 		if rec.HardState != nil {
 			hs = *rec.HardState
 		}
-		if len(rec.Entries) == 0 {
+		if rec.Snapshot != nil {
+			snap, base, log = rec.Snapshot, rec.Snapshot.Index, nil
+		}
+		ents := rec.Entries
+		// Entries the snapshot already covers are committed: skip them.
+		for len(ents) > 0 && ents[0].Index <= base {
+			ents = ents[1:]
+		}
+		if len(ents) == 0 {
 			continue
 		}
-		first := rec.Entries[0].Index
-		if first < 1 || first > uint64(len(log))+1 {
-			return hs, nil, fmt.Errorf("wal record %d: entries start at %d after a log ending at %d", i, first, len(log))
+		first := ents[0].Index
+		if first > base+uint64(len(log))+1 {
+			return hs, nil, nil, fmt.Errorf("wal record %d: entries start at %d after a log ending at %d", i, first, base+uint64(len(log)))
 		}
-		log = append(log[:first-1], rec.Entries...)
+		log = append(log[:first-base-1], ents...)
 	}
-	if hs.Commit > uint64(len(log)) {
-		hs.Commit = uint64(len(log))
+	if last := base + uint64(len(log)); hs.Commit > last {
+		hs.Commit = last
+	}
+	return hs, snap, log, nil
+}
+
+// loadWAL replays s into the latest HardState and the log, for a WAL
+// without snapshots; one with a snapshot is an error (use
+// loadWALSnapshot).
+func loadWAL(s Storage) (core.HardState, []core.Entry, error) {
+	hs, snap, log, err := loadWALSnapshot(s)
+	if err != nil {
+		return hs, nil, err
+	}
+	if snap != nil {
+		return hs, nil, fmt.Errorf("the wal holds a snapshot at index %d; this node cannot restore from one", snap.Index)
 	}
 	return hs, log, nil
 }
