@@ -115,7 +115,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	if err != nil {
 		return nil, err
 	}
-	gen, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey})
+	gen, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, Workers: cfg.Concurrency})
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		spec := cluster.Spec{
 			Name: cfg.Name, RunDir: absDir, Nodes: cfg.Nodes, Port: cfg.Port, Binary: cfg.Binary,
 			Command: func(self cluster.Peer, peers []cluster.Peer, dataDir string) []string {
-				return target.NodeCommand(self, peers, dataDir, cfg.Bugs)
+				return target.NodeCommand(self, peers, dataDir, cfg.Bugs, targets.NodeSeed(cfg.Seed, self.ID))
 			},
 		}
 		t0 := time.Now()
@@ -479,7 +479,10 @@ func (r *run) worker(ctx, workCtx context.Context, cl cluster.Cluster, w int) er
 		return fmt.Errorf("client %d: %w", w, err)
 	}
 	defer client.Close()
+	// The worker's ops are a function of the seed and w alone (replay
+	// repeats them); only their timing and outcomes depend on the run.
 	rng := rand.New(rand.NewSource(r.cfg.Seed*1_000_003 + int64(w)))
+	stream := r.gen.Worker(w)
 	process := history.Process(w)
 	interval := time.Duration(float64(time.Second) * float64(r.cfg.Concurrency) / r.cfg.Rate)
 	// Stagger workers so they do not fire in lockstep.
@@ -498,7 +501,7 @@ func (r *run) worker(ctx, workCtx context.Context, cl cluster.Cluster, w int) er
 		if behind := time.Since(next); behind > interval {
 			next = time.Now()
 		}
-		op := r.gen.Next(rng)
+		op := stream.Next(rng)
 		if r.invoke(ctx, client, process, op).Type == history.Info {
 			// A process that got info never issues again (DESIGN.md §4).
 			process += history.Process(r.cfg.Concurrency)

@@ -6,6 +6,7 @@ package targets
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"sync"
 
@@ -27,8 +28,9 @@ type Bug struct {
 type Target interface {
 	Name() string
 	// NodeCommand returns the arguments, after the faultline binary, that
-	// run node self. The node listens on self.Addr.
-	NodeCommand(self cluster.Peer, peers []cluster.Peer, dataDir string, bugs []string) []string
+	// run node self. The node listens on self.Addr and draws all its
+	// randomness from seed (see NodeSeed).
+	NodeCommand(self cluster.Peer, peers []cluster.Peer, dataDir string, bugs []string, seed uint64) []string
 	// NewClient returns a client for one worker. Clients are not shared
 	// between workers.
 	NewClient(nodes []cluster.Node) (Client, error)
@@ -105,4 +107,16 @@ func namesLocked() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// NodeSeed is the seed of node id's randomness in a run with the given
+// seed: a function of the two alone, never zero, so the same run seed gives
+// every node the same random choices again.
+func NodeSeed(runSeed int64, id string) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s", runSeed, id)
+	if s := h.Sum64(); s != 0 {
+		return s
+	}
+	return 1
 }

@@ -2,6 +2,7 @@ package workloads
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 )
 
 func TestRegisterMixAndUniqueValues(t *testing.T) {
-	g := NewRegister(Options{Keys: 3})
+	g := NewRegister(Options{Keys: 3}).Worker(0)
 	r := rand.New(rand.NewSource(1))
 	counts := map[string]int{}
 	written := map[string]map[int]bool{}
@@ -60,10 +61,11 @@ func TestRegisterMixAndUniqueValues(t *testing.T) {
 
 func TestRegisterRotatesKeys(t *testing.T) {
 	g := NewRegister(Options{Keys: 2, OpsPerKey: 10})
+	s := g.Worker(0)
 	r := rand.New(rand.NewSource(2))
 	perKey := map[string]int{}
 	for i := 0; i < 100; i++ {
-		perKey[g.Next(r).Key]++
+		perKey[s.Next(r).Key]++
 	}
 	for k, n := range perKey {
 		if n > 10 {
@@ -78,13 +80,49 @@ func TestRegisterRotatesKeys(t *testing.T) {
 	}
 }
 
+// A worker's sequence depends on the seed and the worker alone: two
+// generators whose workers are drawn in different interleavings give each
+// worker the same ops; values never repeat on a key across workers.
 func TestRegisterIsDeterministic(t *testing.T) {
-	a, b := NewRegister(Options{}), NewRegister(Options{})
-	ra, rb := rand.New(rand.NewSource(3)), rand.New(rand.NewSource(3))
-	for i := 0; i < 500; i++ {
-		x, y := a.Next(ra), b.Next(rb)
-		if x.F != y.F || x.Key != y.Key || string(x.Value) != string(y.Value) {
-			t.Fatalf("op %d differs: %+v vs %+v", i, x, y)
+	const workers = 3
+	run := func(order []int) map[int][]string {
+		g := NewRegister(Options{Keys: 2, OpsPerKey: 30, Workers: workers})
+		streams := make([]Stream, workers)
+		rngs := make([]*rand.Rand, workers)
+		for w := range workers {
+			streams[w] = g.Worker(w)
+			rngs[w] = rand.New(rand.NewSource(int64(100 + w)))
+		}
+		out := map[int][]string{}
+		for _, w := range order {
+			op := streams[w].Next(rngs[w])
+			out[w] = append(out[w], op.F+" "+op.Key+" "+string(op.Value))
+		}
+		return out
+	}
+	var roundRobin, bursts []int
+	for i := range 600 {
+		roundRobin = append(roundRobin, i%workers)
+		bursts = append(bursts, (i/200)%workers)
+	}
+	a, b := run(roundRobin), run(bursts)
+	seen := map[string]bool{}
+	for w := range workers {
+		if len(a[w]) != 200 || len(b[w]) != 200 {
+			t.Fatalf("worker %d: %d and %d ops", w, len(a[w]), len(b[w]))
+		}
+		for i := range a[w] {
+			if a[w][i] != b[w][i] {
+				t.Fatalf("worker %d op %d differs with the interleaving: %q vs %q", w, i, a[w][i], b[w][i])
+			}
+			var f, key, v string
+			fmt.Sscan(a[w][i], &f, &key, &v)
+			if f == "write" {
+				if seen[key+"="+v] {
+					t.Fatalf("value %s written twice on %s", v, key)
+				}
+				seen[key+"="+v] = true
+			}
 		}
 	}
 }

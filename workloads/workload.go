@@ -13,14 +13,24 @@ import (
 
 // Generator produces invocations for client workers.
 type Generator interface {
-	// Next returns the next invocation (Type invoke; Process, Time and
-	// Index are set by the caller). It is safe for concurrent use.
-	Next(r *rand.Rand) history.Op
+	// Worker returns worker w's stream (0 <= w < Options.Workers). Its
+	// sequence of invocations is a function of the options, w and the
+	// random source it is given alone, never of other workers' progress.
+	// Streams of different workers may be used concurrently.
+	Worker(w int) Stream
 	// FinalReads returns the reads to perform after the final heal, one per
 	// key this generator has touched.
 	FinalReads() []history.Op
 	// Checkers names the checkers that apply to histories of this workload.
 	Checkers() []string
+}
+
+// Stream is one worker's sequence of invocations. It is not safe for
+// concurrent use.
+type Stream interface {
+	// Next returns the next invocation (Type invoke; Process, Time and
+	// Index are set by the caller).
+	Next(r *rand.Rand) history.Op
 }
 
 // Options configures a generator.
@@ -31,6 +41,8 @@ type Options struct {
 	// key's history stays small enough to check (as Jepsen's independent
 	// generators do). Zero means never.
 	OpsPerKey int
+	// Workers is how many workers will draw streams (default 1).
+	Workers int
 }
 
 // DefaultOptions are the options the CLI uses.

@@ -235,10 +235,74 @@ func TestRunLocalKillPause(t *testing.T) {
 			t.Errorf("fault %d: original %+v, replay %+v", i, a[i].Fault, b2[i].Fault)
 		}
 	}
+	// ... and every client worker asks the same sequence of ops (how many
+	// it gets through depends on the run's timing, so one is a prefix of
+	// the other), and every node draws from the same seed.
+	sa, sb := workerSequences(t, orig), workerSequences(t, replay)
+	if len(sa) == 0 || len(sa) != len(sb) {
+		t.Fatalf("workers: %d in the original, %d in the replay", len(sa), len(sb))
+	}
+	for w := range sa {
+		n := min(len(sa[w]), len(sb[w]))
+		if n < 20 {
+			t.Fatalf("worker %d: only %d ops to compare", w, n)
+		}
+		for i := range n {
+			if sa[w][i] != sb[w][i] {
+				t.Fatalf("worker %d op %d: original %q, replay %q", w, i, sa[w][i], sb[w][i])
+			}
+		}
+	}
+	for _, id := range []string{"n1", "n2", "n3"} {
+		if a, b := nodeSeed(t, orig, id), nodeSeed(t, replay, id); a == "" || a != b {
+			t.Errorf("%s: node seed %q in the original, %q in the replay", id, a, b)
+		}
+	}
 	tb, _ := os.ReadFile(filepath.Join(replay, "test.json"))
 	if !bytes.Contains(tb, []byte(`"replay_of": "`+orig+`"`)) {
 		t.Errorf("replay's test.json does not name the replayed run %s:\n%s", orig, tb)
 	}
+}
+
+// workerSequences returns each client worker's invocations (f, key,
+// value) in order; a worker's processes are w, w+C, w+2C, ...
+func workerSequences(t *testing.T, runDir string) map[int][]string {
+	t.Helper()
+	var tr struct {
+		Config struct{ Concurrency int } `json:"config"`
+	}
+	b, _ := os.ReadFile(filepath.Join(runDir, "test.json"))
+	if err := json.Unmarshal(b, &tr); err != nil || tr.Config.Concurrency <= 0 {
+		t.Fatalf("%s/test.json: concurrency %d: %v", runDir, tr.Config.Concurrency, err)
+	}
+	ops, err := history.ReadFile(filepath.Join(runDir, "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int][]string{}
+	for _, op := range ops {
+		if op.IsNemesis() || op.Type != history.Invoke || int(op.Process) >= tr.Config.Concurrency*1_000_000 {
+			continue // final reads run under processes of their own
+		}
+		w := int(op.Process) % tr.Config.Concurrency
+		out[w] = append(out[w], op.F+" "+op.Key+" "+string(op.Value))
+	}
+	return out
+}
+
+// nodeSeed is the seed node id's log says it drew from.
+func nodeSeed(t *testing.T, runDir, id string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(runDir, "nodes", id, "node.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "; seed ")
+	if !ok {
+		return ""
+	}
+	seed, _, _ := strings.Cut(rest, "\n")
+	return seed
 }
 
 func TestRunScenarioAppliesFaultsAtTheirTimes(t *testing.T) {

@@ -138,7 +138,7 @@ func (c *procCluster) start(id string) {
 	if c.cancels[id] != nil {
 		return
 	}
-	args := Target{}.NodeCommand(c.node(id).peer(), c.peers(), c.dirs[id], c.bugs)[2:] // drop "node raft"
+	args := Target{}.NodeCommand(c.node(id).peer(), c.peers(), c.dirs[id], c.bugs, uint64(len(id)))[2:] // drop "node raft"
 	args = append(args, c.extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -104,12 +105,13 @@ func (Target) Workloads() []string { return []string{"register"} }
 // NodeCommand returns the arguments after the faultline binary that run
 // node self: `node raft --id ... --listen ... --peers ... --data ...` and one
 // --bug per bug.
-func (Target) NodeCommand(self cluster.Peer, peers []cluster.Peer, dataDir string, bugs []string) []string {
+func (Target) NodeCommand(self cluster.Peer, peers []cluster.Peer, dataDir string, bugs []string, seed uint64) []string {
 	ps := make([]string, len(peers))
 	for i, p := range peers {
 		ps[i] = p.ID + "=" + p.Addr
 	}
-	args := []string{"node", "raft", "--id", self.ID, "--listen", self.Addr, "--peers", strings.Join(ps, ","), "--data", dataDir}
+	args := []string{"node", "raft", "--id", self.ID, "--listen", self.Addr, "--peers", strings.Join(ps, ","), "--data", dataDir,
+		"--seed", strconv.FormatUint(seed, 10)}
 	for _, b := range bugs {
 		args = append(args, "--bug", b)
 	}
