@@ -70,10 +70,11 @@ func selectIDs(ctx context.Context, env Env, f Fault, ids []string) ([]string, e
 // processNemesis applies a per-node action (kill, pause) and remembers which
 // nodes it affected so that Heal can undo exactly those.
 type processNemesis struct {
-	name  string
-	note  string
-	apply func(ctx context.Context, n cluster.Node) error
-	undo  func(ctx context.Context, n cluster.Node) error
+	name    string
+	note    string
+	selects []string
+	apply   func(ctx context.Context, n cluster.Node) error
+	undo    func(ctx context.Context, n cluster.Node) error
 
 	mu       sync.Mutex
 	affected map[string]bool
@@ -81,9 +82,7 @@ type processNemesis struct {
 
 func (p *processNemesis) Name() string { return p.name }
 
-func (p *processNemesis) Selects() []string {
-	return []string{SelectOne, SelectLeader, SelectMinority, SelectMajority}
-}
+func (p *processNemesis) Selects() []string { return p.selects }
 
 // Available is nil: every runtime can kill and pause its nodes.
 func (p *processNemesis) Available(c cluster.Cluster) error { return nil }
@@ -99,19 +98,27 @@ func (p *processNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, e
 	if p.affected == nil {
 		p.affected = map[string]bool{}
 	}
-	var errs []error
-	for _, id := range ids {
+	// Every selected node at once: killing all is a power loss, not a
+	// rolling restart.
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
 		n := cluster.NodeByID(env.Cluster, id)
 		if n == nil {
-			errs = append(errs, fmt.Errorf("no node %s", id))
+			errs[i] = fmt.Errorf("no node %s", id)
 			continue
 		}
 		// Record before applying: a half-applied fault must still be healed.
 		p.affected[id] = true
-		if err := p.apply(ctx, n); err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %w", p.name, id, err))
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.apply(ctx, n); err != nil {
+				errs[i] = fmt.Errorf("%s %s: %w", p.name, id, err)
+			}
+		}()
 	}
+	wg.Wait()
 	return f, errors.Join(errs...)
 }
 
@@ -135,18 +142,21 @@ func (p *processNemesis) Heal(ctx context.Context, env Env) error {
 func init() {
 	Register("kill", func() Nemesis {
 		return &processNemesis{
-			name:  "kill",
-			note:  "SIGKILL, restarted on the same data at heal",
-			apply: func(ctx context.Context, n cluster.Node) error { return n.Kill(ctx) },
-			undo:  func(ctx context.Context, n cluster.Node) error { return n.Start(ctx) },
+			name: "kill",
+			note: "SIGKILL, restarted on the same data at heal",
+			// all: every node at once, as a power loss would.
+			selects: []string{SelectOne, SelectLeader, SelectMinority, SelectMajority, SelectAll},
+			apply:   func(ctx context.Context, n cluster.Node) error { return n.Kill(ctx) },
+			undo:    func(ctx context.Context, n cluster.Node) error { return n.Start(ctx) },
 		}
 	})
 	Register("pause", func() Nemesis {
 		return &processNemesis{
-			name:  "pause",
-			note:  "paused (SIGSTOP or cgroup freezer), resumed at heal",
-			apply: func(ctx context.Context, n cluster.Node) error { return n.Pause(ctx) },
-			undo:  func(ctx context.Context, n cluster.Node) error { return n.Resume(ctx) },
+			name:    "pause",
+			note:    "paused (SIGSTOP or cgroup freezer), resumed at heal",
+			selects: []string{SelectOne, SelectLeader, SelectMinority, SelectMajority},
+			apply:   func(ctx context.Context, n cluster.Node) error { return n.Pause(ctx) },
+			undo:    func(ctx context.Context, n cluster.Node) error { return n.Resume(ctx) },
 		}
 	})
 }
