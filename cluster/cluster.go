@@ -46,6 +46,10 @@ type Spec struct {
 	// Command returns the arguments (after the binary) that run node self.
 	// dataDir is the path as the node sees it.
 	Command func(self Peer, peers []Peer, dataDir string) []string
+	// OnRun, when set, is called with the per-run id (see RunIdentifier)
+	// before the runtime creates anything named with it, so that a caller
+	// interrupted during Start still knows what to look for.
+	OnRun func(run string)
 }
 
 // CheckAddressed checks a spec for a runtime that gives each node its own

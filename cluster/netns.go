@@ -82,6 +82,9 @@ func (Netns) Start(ctx context.Context, spec Spec) (Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if spec.OnRun != nil {
+		spec.OnRun(id)
+	}
 	subnet, err := freeNetnsSubnet()
 	if err != nil {
 		return nil, err
@@ -597,6 +600,15 @@ func NewNamedNetNS(name string) (netns.NsHandle, error) {
 // digits that are veths or bridges (nothing else is touched). It returns
 // what it removed.
 func CleanNetns() ([]string, error) { return cleanNetns("") }
+
+// CleanNetnsRun is CleanNetns restricted to the run with id run (the id in
+// runtime.json), so other runs in progress are not touched.
+func CleanNetnsRun(run string) ([]string, error) {
+	if run == "" {
+		return nil, errors.New("empty run id")
+	}
+	return cleanNetns(run)
+}
 
 // cleanNetns is CleanNetns restricted to run id (all runs when empty).
 func cleanNetns(id string) ([]string, error) {

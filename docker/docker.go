@@ -123,6 +123,9 @@ func (r Runtime) Start(ctx context.Context, spec cluster.Spec) (cluster.Cluster,
 		closeOwn()
 		return nil, err
 	}
+	if spec.OnRun != nil {
+		spec.OnRun(run)
+	}
 	c := &dockerCluster{cli: cli, ownClient: own, run: run, netName: cluster.Label + "-" + run}
 	labels := map[string]string{cluster.Label: run, LabelTest: spec.Name}
 	if err := c.createNetwork(ctx, labels); err != nil {
@@ -640,6 +643,20 @@ func Clean(ctx context.Context) (removed []string, err error) {
 	}
 	defer cli.Close()
 	return cleanRun(ctx, cli, "")
+}
+
+// CleanRun is Clean restricted to the run with id run (the id in
+// runtime.json), so other runs in progress are not touched.
+func CleanRun(ctx context.Context, run string) (removed []string, err error) {
+	if run == "" {
+		return nil, errors.New("empty run id")
+	}
+	cli, err := NewClient()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	return cleanRun(ctx, cli, run)
 }
 
 // cleanRun removes the labelled containers and networks of run, or of every

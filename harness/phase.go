@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/faultline-io/faultline/checker"
 )
 
@@ -149,6 +151,7 @@ type interrupts struct {
 	forced   chan struct{} // closed at the second
 	phase    Phase
 	onPhase  func(Phase)
+	log      *zap.Logger
 	dir      string
 	pid      int
 	writeErr error
@@ -164,6 +167,9 @@ func (in *interrupts) enter(p Phase) {
 	in.phase = p
 	in.writeRunning("")
 	in.mu.Unlock()
+	if in.log != nil {
+		in.log.Debug("phase", zap.String("phase", string(p)))
+	}
 	if in.onPhase != nil {
 		in.onPhase(p)
 	}
@@ -232,25 +238,37 @@ func (in *interrupts) get() *Interruption {
 }
 
 // watch turns ctx's cancellation into the first interrupt and every value
-// from more into a further one, until stop is called.
+// from more into a further one, until stop is called. stop is idempotent;
+// once it returns, every value sent on more before it was called has been
+// counted.
 func (in *interrupts) watch(ctx context.Context, more <-chan os.Signal) (stop func()) {
 	stopAfter := context.AfterFunc(ctx, func() { in.note(causeName(ctx)) })
-	done := make(chan struct{})
-	if more != nil {
-		go func() {
-			for {
-				select {
-				case <-done:
-					return
-				case s := <-more:
-					in.interrupt(s.String())
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-done:
+				for {
+					select {
+					case s := <-more:
+						in.interrupt(s.String())
+					default:
+						return
+					}
 				}
+			case s := <-more: // never ready when more is nil
+				in.interrupt(s.String())
 			}
-		}()
-	}
+		}
+	}()
+	var once sync.Once
 	return func() {
-		stopAfter()
-		close(done)
+		once.Do(func() {
+			stopAfter()
+			close(done)
+			<-exited
+		})
 	}
 }
 

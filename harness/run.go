@@ -143,6 +143,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		return nil, err
 	}
 	in := newInterrupts(dir, opts.OnPhase)
+	in.log = log
 	r := &run{cfg: cfg, opts: opts, log: log, dir: dir, target: target, gen: gen, in: in}
 	out = &Outcome{Dir: dir}
 
@@ -159,7 +160,8 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		}
 	}()
 	in.enter(PhaseStart)
-	defer in.watch(ctx, opts.MoreInterrupts)()
+	stopWatch := in.watch(ctx, opts.MoreInterrupts)
+	defer stopWatch()
 
 	// Teardown runs whatever happens below, including panics, and is not
 	// cancelled by Ctrl-C.
@@ -205,6 +207,13 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 			Name: cfg.Name, RunDir: absDir, Nodes: cfg.Nodes, Port: cfg.Port, Binary: cfg.Binary,
 			Command: func(self cluster.Peer, peers []cluster.Peer, dataDir string) []string {
 				return target.NodeCommand(self, peers, dataDir, cfg.Bugs, targets.NodeSeed(cfg.Seed, self.ID))
+			},
+			// runtime.json names the run before anything exists, so what an
+			// interrupted or killed start left can be found by its id.
+			OnRun: func(run string) {
+				if err := writeJSON(filepath.Join(dir, RuntimeFile), map[string]string{"runtime": rtName, "run": run}); err != nil {
+					log.Warn("write runtime.json", zap.Error(err))
+				}
 			},
 		}
 		t0 := time.Now()
@@ -309,6 +318,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	if err != nil {
 		return out, err
 	}
+	stopWatch() // counts every interrupt sent so far
 	rr := RunResults{Results: res, Interrupted: r.interruption(ctx)}
 	if rr.Interrupted != nil {
 		res.Valid = checker.Unknown

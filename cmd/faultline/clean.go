@@ -15,6 +15,7 @@ import (
 
 func newCleanCommand(g *globals) *cobra.Command {
 	var images bool
+	var run string
 	cmd := &cobra.Command{
 		Use:   "clean",
 		Short: "Remove what a killed run left: labelled containers and networks, namespaces, bridges, nft tables",
@@ -23,7 +24,9 @@ left behind: Docker containers and networks labelled "faultline", network
 namespaces named faultline-*, host links named fl<6 hex digits> that are veths
 or bridges, and nftables tables named faultline* in the host namespace.
 Faults inside node namespaces go away with the namespaces and containers.
-It does not stop runs in progress: do not run it while a test runs.`,
+It does not stop runs in progress: do not run it while a test runs, or
+give --run with the id in a run directory's runtime.json to remove only
+what that run made (host nftables tables are then left alone).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -35,7 +38,13 @@ It does not stop runs in progress: do not run it while a test runs.`,
 			if _, err := docker.Available(ctx); err != nil {
 				fmt.Fprintf(out, "docker: not reachable, skipped (%s)\n", oneLine(err.Error()))
 			} else {
-				r, err := docker.Clean(ctx)
+				var r []string
+				var err error
+				if run != "" {
+					r, err = docker.CleanRun(ctx, run)
+				} else {
+					r, err = docker.Clean(ctx)
+				}
 				removed = append(removed, r...)
 				errs = append(errs, err)
 				if images {
@@ -47,12 +56,18 @@ It does not stop runs in progress: do not run it while a test runs.`,
 			if os.Geteuid() != 0 {
 				fmt.Fprintln(out, "namespaces, links, nft tables: skipped (needs root)")
 			} else {
-				r, err := cluster.CleanNetns()
-				removed = append(removed, r...)
-				errs = append(errs, err)
-				r, err = netfault.CleanHost()
-				removed = append(removed, r...)
-				errs = append(errs, err)
+				if run != "" {
+					r, err := cluster.CleanNetnsRun(run)
+					removed = append(removed, r...)
+					errs = append(errs, err)
+				} else {
+					r, err := cluster.CleanNetns()
+					removed = append(removed, r...)
+					errs = append(errs, err)
+					r, err = netfault.CleanHost()
+					removed = append(removed, r...)
+					errs = append(errs, err)
+				}
 			}
 			for _, r := range removed {
 				fmt.Fprintln(out, "removed", r)
@@ -67,6 +82,7 @@ It does not stop runs in progress: do not run it while a test runs.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&run, "run", "", "remove only what the run with this id made (the \"run\" of its runtime.json)")
 	cmd.Flags().BoolVar(&images, "images", false, "also remove the "+docker.ImageRepo+" images (a cache, rebuilt on demand)")
 	return cmd
 }
