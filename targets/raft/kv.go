@@ -77,3 +77,25 @@ func (s *kvStore) apply(c command) applyResult {
 	}
 	return applyResult{}
 }
+
+// snapshot encodes the state (keys in order, so equal states give equal
+// bytes).
+func (s *kvStore) snapshot() []byte {
+	b, err := json.Marshal(s.m)
+	if err != nil {
+		panic(fmt.Sprintf("raft: encode kv snapshot: %v", err)) // map of ints: cannot fail
+	}
+	return b
+}
+
+// restore replaces the state with an encoded snapshot.
+func (s *kvStore) restore(b []byte) error {
+	m := map[string]int64{}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
+		}
+	}
+	s.m = m
+	return nil
+}

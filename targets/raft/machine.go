@@ -27,6 +27,7 @@ type Machine struct {
 	tick    time.Duration
 	catchUp int
 	lease   time.Duration // lease-read bug: how long a confirmed round leases reads
+	every   uint64        // compact the log once this many entries are applied past the snapshot
 	bugs    bugSet
 	logf    func(format string, args ...any)
 
@@ -48,14 +49,20 @@ type Machine struct {
 	replies      []Reply   // answers produced since the last Ready
 }
 
-// MachineConfig configures a Machine. HardState and Entries are what the
-// node's storage held at start (loadWAL).
+// MachineConfig configures a Machine. Snapshot, HardState and Entries are
+// what the node's storage held at start (loadWALSnapshot).
 type MachineConfig struct {
 	ID    string
 	Peers []cluster.Peer
-	// HardState and Entries restore the core.
+	// Snapshot (nil for none), HardState and the Entries after the
+	// snapshot restore the core and the key-value state.
+	Snapshot  *core.Snapshot
 	HardState core.HardState
 	Entries   []core.Entry
+	// SnapshotEvery compacts the log into a snapshot of the key-value
+	// state once that many entries were applied since the last snapshot
+	// (default DefaultSnapshotEvery; negative: never).
+	SnapshotEvery int
 	// Seed seeds the core's election-timeout randomness.
 	Seed uint64
 	// Now is the node clock's reading at start; ticks are counted from it.
@@ -83,9 +90,18 @@ type Reply struct {
 	Resp KVResponse
 }
 
+// DefaultSnapshotEvery is how many applied entries a node's log holds at
+// most before it is compacted into a snapshot.
+const DefaultSnapshotEvery = 10_000
+
+// ErrCodeInDoubt (indefinite, 503): the entry of a write was replaced by a
+// snapshot from the leader before this node could see whether it
+// committed.
+const ErrCodeInDoubt = "in-doubt"
+
 // Batch is one unit of work for the driver. Contract, in this order:
-//  1. persist: saveRecord(storage, HardState, Entries, MustSync, Fsync);
-//     if it fails, stop the node (Stop) and do nothing else of the batch;
+//  1. persist: Persist(storage); if it fails, stop the node (Stop) and do
+//     nothing else of the batch;
 //  2. send Messages (best effort);
 //  3. deliver Replies.
 //
@@ -96,8 +112,29 @@ type Batch struct {
 	// MustSync says the record must be written; Fsync whether to sync it
 	// (false only under the no-fsync bug).
 	MustSync, Fsync bool
+	// Snapshot, when set, is to be persisted with the HardState and the
+	// entries after it (SnapshotEntries), replacing the log before it:
+	// a snapshot installed from the leader (Installed; then Entries are
+	// part of SnapshotEntries) or this node's own compaction.
+	Snapshot        *core.Snapshot
+	SnapshotEntries []core.Entry
+	Installed       bool
 	Messages        []core.Message
 	Replies         []Reply
+}
+
+// Persist carries out step 1 of the Batch contract on s.
+func (b Batch) Persist(s Storage) error {
+	if b.Snapshot != nil && b.Installed {
+		return saveSnapshot(s, *b.Snapshot, b.HardState, b.SnapshotEntries, b.Fsync)
+	}
+	if err := saveRecord(s, b.HardState, b.Entries, b.MustSync, b.Fsync); err != nil {
+		return err
+	}
+	if b.Snapshot != nil {
+		return saveSnapshot(s, *b.Snapshot, b.HardState, b.SnapshotEntries, b.Fsync)
+	}
+	return nil
 }
 
 // mreq is one client request inside the machine.
@@ -138,6 +175,17 @@ func NewMachine(cfg MachineConfig) (*Machine, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = DefaultSnapshotEvery
+	}
+	kv := newKV()
+	var applied uint64
+	if cfg.Snapshot != nil {
+		if err := kv.restore(cfg.Snapshot.Data); err != nil {
+			return nil, fmt.Errorf("restore snapshot at %d: %w", cfg.Snapshot.Index, err)
+		}
+		applied = cfg.Snapshot.Index
+	}
 	ids := make([]string, len(cfg.Peers))
 	addrs := map[string]string{}
 	for i, p := range cfg.Peers {
@@ -149,8 +197,10 @@ func NewMachine(cfg MachineConfig) (*Machine, error) {
 	cc.HeartbeatTicks = cfg.HeartbeatTicks
 	cc.CheckQuorumTicks = cfg.CheckQuorumTicks
 	cc.Seed = cfg.Seed
+	cc.Snapshot = cfg.Snapshot
 	cc.HardState = cfg.HardState
 	cc.Entries = cfg.Entries
+	cc.Applied = applied
 	if bugs.ackBeforeCommit {
 		cc.LazyReplicationTicks = lazyReplicationTicks
 	}
@@ -167,7 +217,8 @@ func NewMachine(cfg MachineConfig) (*Machine, error) {
 		bugs:        bugs,
 		logf:        cfg.Logf,
 		core:        c,
-		kv:          newKV(),
+		kv:          kv,
+		applied:     applied,
 		lastTick:    cfg.Now,
 		hs:          cfg.HardState,
 		pending:     map[uint64]*mreq{},
@@ -175,7 +226,11 @@ func NewMachine(cfg MachineConfig) (*Machine, error) {
 	}
 	st := c.Status()
 	m.soft = core.SoftState{Lead: st.Lead, Role: st.Role, Term: st.Term}
-	m.logf("restored term %d vote %q commit %d, %d log entries; bugs %v", cfg.HardState.Term, cfg.HardState.Vote, cfg.HardState.Commit, len(cfg.Entries), cfg.Bugs)
+	if cfg.SnapshotEvery > 0 {
+		m.every = uint64(cfg.SnapshotEvery)
+	}
+	m.logf("restored term %d vote %q commit %d, snapshot at %d, %d log entries after it; bugs %v",
+		cfg.HardState.Term, cfg.HardState.Vote, cfg.HardState.Commit, applied, len(cfg.Entries), cfg.Bugs)
 	return m, nil
 }
 
@@ -270,6 +325,10 @@ func (m *Machine) Ready(now time.Time) (b Batch, ok bool) {
 		// page cache when the messages go out and clients are answered.
 		b.Fsync = !m.bugs.noFsync
 		b.Messages = rd.Messages
+		if rd.Snapshot != nil {
+			m.install(*rd.Snapshot)
+			b.Snapshot, b.SnapshotEntries, b.Installed = rd.Snapshot, rd.Entries, true
+		}
 		for _, e := range rd.CommittedEntries {
 			m.applyEntry(e)
 		}
@@ -290,6 +349,9 @@ func (m *Machine) Ready(now time.Time) (b Batch, ok bool) {
 		}
 		m.serveReads()
 		m.core.Advance(rd)
+		if b.Snapshot == nil {
+			b.Snapshot, b.SnapshotEntries = m.maybeCompact()
+		}
 		ok = true
 	}
 	if len(m.replies) > 0 {
@@ -472,6 +534,41 @@ func (m *Machine) applyEntry(e core.Entry) {
 		return
 	}
 	m.reply(r, resultResponse(res))
+}
+
+// install replaces the state with a snapshot the leader sent. Writes
+// waiting at or below its index can no longer be matched to their entries:
+// they may or may not have committed.
+func (m *Machine) install(snap core.Snapshot) {
+	kv := newKV()
+	if err := kv.restore(snap.Data); err != nil {
+		// The leader encoded it with the same code: a bug, not a fault.
+		panic(fmt.Sprintf("raft %s: undecodable snapshot at %d: %v", m.id, snap.Index, err))
+	}
+	m.kv, m.applied, m.spec = kv, snap.Index, nil
+	for _, idx := range sortedKeys(m.pending) {
+		if idx <= snap.Index {
+			m.reply(m.pending[idx], KVResponse{Error: ErrCodeInDoubt})
+			delete(m.pending, idx)
+		}
+	}
+	m.logf("installed the leader's snapshot at %d (term %d)", snap.Index, snap.Term)
+}
+
+// maybeCompact compacts the log into a snapshot of the applied state once
+// m.every entries were applied since the last one, and returns it with the
+// entries after it, to persist.
+func (m *Machine) maybeCompact() (*core.Snapshot, []core.Entry) {
+	st := m.core.Status()
+	if m.every == 0 || m.applied < st.SnapshotIndex+m.every {
+		return nil, nil
+	}
+	if err := m.core.Compact(m.applied, m.kv.snapshot()); err != nil {
+		m.logf("compact to %d: %v", m.applied, err)
+		return nil, nil
+	}
+	snap := m.core.Snapshot()
+	return &snap, m.core.Slice(snap.Index+1, st.LastIndex+1)
 }
 
 func (m *Machine) serveReads() {

@@ -38,6 +38,9 @@ type Config struct {
 	// zero takes DefaultElectionTicks, DefaultHeartbeatTicks and
 	// DefaultCheckQuorumTicks.
 	ElectionTicks, HeartbeatTicks, CheckQuorumTicks int
+	// SnapshotEvery compacts the log after that many applied entries
+	// (default DefaultSnapshotEvery; negative: never).
+	SnapshotEvery int
 	// RequestTimeout bounds how long a client request waits for its
 	// outcome before the node answers "timeout" (default 1 s).
 	RequestTimeout time.Duration
@@ -155,13 +158,14 @@ func NewNode(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(io.Discard, "", 0)
 	}
-	hs, ents, err := loadWAL(cfg.Storage)
+	hs, snap, ents, err := loadWALSnapshot(cfg.Storage)
 	if err != nil {
 		return nil, fmt.Errorf("replay wal: %w", err)
 	}
 	m, err := NewMachine(MachineConfig{
-		ID: cfg.ID, Peers: cfg.Peers, HardState: hs, Entries: ents, Seed: cfg.Seed,
-		Now: cfg.Clock.Now(), Tick: cfg.Tick, ElectionTicks: cfg.ElectionTicks,
+		ID: cfg.ID, Peers: cfg.Peers, Snapshot: snap, HardState: hs, Entries: ents, Seed: cfg.Seed,
+		SnapshotEvery: cfg.SnapshotEvery,
+		Now:           cfg.Clock.Now(), Tick: cfg.Tick, ElectionTicks: cfg.ElectionTicks,
 		HeartbeatTicks: cfg.HeartbeatTicks, CheckQuorumTicks: cfg.CheckQuorumTicks,
 		Bugs: cfg.Bugs, Logf: cfg.Logger.Printf,
 	})
@@ -231,7 +235,7 @@ func (n *Node) Run(ctx context.Context) error {
 		for i := 0; i < 4 && n.m.HasReady(); i++ {
 			b, _ := n.m.Ready(n.clock.Now())
 			// Durable before anything leaves this node or is applied.
-			if err := saveRecord(n.storage, b.HardState, b.Entries, b.MustSync, b.Fsync); err != nil {
+			if err := b.Persist(n.storage); err != nil {
 				n.logger.Printf("fatal: %v", err)
 				n.deliver(n.m.Stop())
 				for _, r := range n.waiting {

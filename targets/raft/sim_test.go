@@ -38,6 +38,9 @@ type simCluster struct {
 	peers []cluster.Peer
 	bugs  []string
 	cut   map[[2]string]bool // from→to links that drop messages
+	// snapshotEvery is the nodes' MachineConfig.SnapshotEvery (set before
+	// the nodes restart to take effect).
+	snapshotEvery int
 
 	workers []*simWorker
 	ops     []chaosOp
@@ -46,8 +49,9 @@ type simCluster struct {
 	// scripted requests of do, answered or not.
 	calls  map[uint64]*simCall
 	direct map[uint64]*KVResponse
-	// events counts processed events (a guard against livelock).
-	events int
+	// events counts processed events (a guard against livelock);
+	// installs counts snapshots nodes installed from a leader.
+	events, installs int
 }
 
 type simNode struct {
@@ -92,7 +96,12 @@ func (q *simQueue) Pop() any {
 }
 
 func newSimCluster(t testing.TB, size int, seed uint64, bugs ...string) *simCluster {
-	s := &simCluster{t: t, rng: rand.New(rand.NewPCG(seed, 0x5eed)), byID: map[string]*simNode{},
+	return newSimClusterSnap(t, size, seed, 0, bugs...)
+}
+
+// newSimClusterSnap is newSimCluster with the nodes' SnapshotEvery.
+func newSimClusterSnap(t testing.TB, size int, seed uint64, snapshotEvery int, bugs ...string) *simCluster {
+	s := &simCluster{t: t, rng: rand.New(rand.NewPCG(seed, 0x5eed)), byID: map[string]*simNode{}, snapshotEvery: snapshotEvery,
 		bugs: bugs, cut: map[[2]string]bool{}, calls: map[uint64]*simCall{}, direct: map[uint64]*KVResponse{}}
 	for i := range size {
 		id := fmt.Sprintf("n%d", i+1)
@@ -136,13 +145,13 @@ func (s *simCluster) start(id string) {
 	if n.up {
 		return
 	}
-	hs, ents, err := loadWAL(n.stor)
+	hs, snap, ents, err := loadWALSnapshot(n.stor)
 	if err != nil {
 		s.t.Fatalf("%s: %v", id, err)
 	}
 	seed := uint64(n.epoch)<<32 | uint64(id[len(id)-1])
-	m, err := NewMachine(MachineConfig{ID: id, Peers: s.peers, HardState: hs, Entries: ents,
-		Seed: seed + s.rng.Uint64(), Now: s.clock(n), Bugs: s.bugs})
+	m, err := NewMachine(MachineConfig{ID: id, Peers: s.peers, Snapshot: snap, HardState: hs, Entries: ents,
+		SnapshotEvery: s.snapshotEvery, Seed: seed + s.rng.Uint64(), Now: s.clock(n), Bugs: s.bugs})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -186,8 +195,11 @@ func (s *simCluster) process(n *simNode) {
 			s.t.Fatalf("%s: machine never settles", n.id)
 		}
 		b, _ := n.m.Ready(s.clock(n))
-		if err := saveRecord(n.stor, b.HardState, b.Entries, b.MustSync, b.Fsync); err != nil {
+		if err := b.Persist(n.stor); err != nil {
 			s.t.Fatalf("%s: %v", n.id, err)
+		}
+		if b.Installed {
+			s.installs++
 		}
 		for _, msg := range b.Messages {
 			s.send(msg)
@@ -552,10 +564,15 @@ func (s *simCluster) heal() {
 // cluster is healed and quiet for a second at the end so that operations
 // in flight finish.
 func simChaos(t testing.TB, seed uint64, d time.Duration, kinds []simFault, bugs ...string) []chaosOp {
+	return simChaosSnap(t, seed, d, kinds, 0, bugs...)
+}
+
+// simChaosSnap is simChaos with the nodes' SnapshotEvery.
+func simChaosSnap(t testing.TB, seed uint64, d time.Duration, kinds []simFault, snapshotEvery int, bugs ...string) []chaosOp {
 	if kinds == nil {
 		kinds = everyFault
 	}
-	s := newSimCluster(t, 3, seed, bugs...)
+	s := newSimClusterSnap(t, 3, seed, snapshotEvery, bugs...)
 	s.runUntil(int64(time.Second)) // elect a leader
 	end := s.now + int64(d)
 	s.startWorkers(6, 3, seed, end)
@@ -593,6 +610,40 @@ func TestSimDeterministic(t *testing.T) {
 	}
 }
 
+// TestSimSnapshots: with the log compacted every 20 entries, followers that
+// were down or cut off catch up by snapshot, every node's WAL stays short,
+// and the history is linearizable.
+func TestSimSnapshots(t *testing.T) {
+	s := newSimClusterSnap(t, 3, 11, 20)
+	s.runUntil(int64(time.Second))
+	end := s.now + int64(8*time.Second)
+	s.startWorkers(6, 3, 11, end)
+	s.nemesis(end, []simFault{faultIsolateOne, faultCrashOne, faultCrashAll})
+	s.runUntil(end + int64(time.Second))
+	if s.installs == 0 {
+		t.Fatal("no node installed a snapshot")
+	}
+	writes := 0
+	for _, o := range s.ops {
+		if o.op.Type == history.OK && o.op.F != "read" {
+			writes++
+		}
+	}
+	for _, n := range s.nodes {
+		recs, _ := n.stor.ReadAll()
+		if len(recs) > 200 || writes < 500 {
+			t.Errorf("%s holds %d WAL records after %d acknowledged writes", n.id, len(recs), writes)
+		}
+		if st := n.m.Status(); st.LastIndex-n.m.core.Status().FirstIndex > 200 {
+			t.Errorf("%s: log in memory spans %d entries", n.id, st.LastIndex-n.m.core.Status().FirstIndex)
+		}
+	}
+	t.Logf("%d installs, %d acknowledged writes", s.installs, writes)
+	if res := checkLinearizable(t, s.ops); res != porcupine.Ok {
+		t.Fatalf("history is %s, want linearizable", res)
+	}
+}
+
 // bugFaults pairs each seeded bug with the simulated faults that expose it.
 var bugFaults = []struct {
 	bug   string
@@ -610,7 +661,13 @@ var bugFaults = []struct {
 // progress, on every seed.
 func TestSimChaosLinearizable(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
-		ops := simChaos(t, seed, 6*time.Second, nil)
+		// Odd seeds compact the log every 20 entries, so crashed and
+		// cut-off followers catch up by snapshot.
+		every := 0
+		if seed%2 == 1 {
+			every = 20
+		}
+		ops := simChaosSnap(t, seed, 6*time.Second, nil, every)
 		ok := 0
 		for _, o := range ops {
 			if o.op.Type == history.OK && o.op.F != "read" {
@@ -634,7 +691,11 @@ func TestSimChaosDetectsBugs(t *testing.T) {
 	for _, bf := range bugFaults {
 		t.Run(bf.bug, func(t *testing.T) {
 			for seed := uint64(1); seed <= 10; seed++ {
-				if res := checkLinearizable(t, simChaos(t, seed, 6*time.Second, bf.kinds, bf.bug)); res != porcupine.Illegal {
+				every := 0
+				if seed%2 == 1 {
+					every = 20 // the bugs work across snapshots too
+				}
+				if res := checkLinearizable(t, simChaosSnap(t, seed, 6*time.Second, bf.kinds, every, bf.bug)); res != porcupine.Illegal {
 					t.Errorf("seed %d: bug %s not detected: %s", seed, bf.bug, res)
 				}
 			}
