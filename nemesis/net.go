@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sort"
 	"strconv"
@@ -605,7 +606,7 @@ func paramProbability(params map[string]any, key string, def float64) (float64, 
 	default:
 		return 0, fmt.Errorf("param %s=%v is not a probability", key, v)
 	}
-	if p < 0 || p > 1 {
+	if !(p >= 0 && p <= 1) { // NaN too
 		return 0, fmt.Errorf("param %s=%v is outside 0..1", key, v)
 	}
 	return p, nil
@@ -618,26 +619,24 @@ func paramDuration(params map[string]any, key string, def time.Duration) (time.D
 	if !ok {
 		return def, nil
 	}
-	var d time.Duration
-	switch x := v.(type) {
-	case float64:
-		d = time.Duration(x * float64(time.Millisecond))
-	case int:
-		d = time.Duration(x) * time.Millisecond
-	case time.Duration:
-		d = x
-	case string:
-		var err error
-		if d, err = time.ParseDuration(x); err != nil {
-			return 0, fmt.Errorf("param %s=%q: %w", key, x, err)
-		}
-	default:
-		return 0, fmt.Errorf("param %s=%v is not a duration", key, v)
+	d, _, err := paramSignedDuration(params, key)
+	if err != nil {
+		return 0, err
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("param %s=%v is negative", key, v)
 	}
 	return d, nil
+}
+
+// millis converts a number of milliseconds to a duration, or fails when it
+// is not finite or does not fit.
+func millis(ms float64) (time.Duration, bool) {
+	ns := ms * float64(time.Millisecond)
+	if !(ns > math.MinInt64 && ns < math.MaxInt64) { // NaN too
+		return 0, false
+	}
+	return time.Duration(ns), true
 }
 
 // paramRate reads a rate in bits per second: a number, or a string with a
@@ -675,8 +674,11 @@ func paramRate(params map[string]any, key string, def uint64) (uint64, error) {
 	default:
 		return 0, fmt.Errorf("param %s=%v is not a rate", key, v)
 	}
-	if bits < 8000 {
+	if !(bits >= 8000) { // NaN too
 		return 0, fmt.Errorf("param %s=%v is below 8kbit", key, v)
+	}
+	if bits >= math.MaxUint64 {
+		return 0, fmt.Errorf("param %s=%v is too large", key, v)
 	}
 	return uint64(bits), nil
 }

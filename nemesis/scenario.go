@@ -3,6 +3,7 @@ package nemesis
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -53,7 +54,9 @@ type scenarioFile struct {
 // disk-eio, whose state lives in the node process and is not re-applied
 // after a restart (clock and message faults are: see the seam nemeses). A fault without a seed gets one drawn
 // from seed, so the same file and seed give the same schedule. Errors name
-// the fault and field.
+// the fault and field; params are checked by key (p is a probability,
+// delay a duration, rate a bit rate...; see checkParams), so a bad value
+// fails here rather than when the fault is applied.
 func ParseScenario(b []byte, seed int64) ([]Step, error) {
 	var f scenarioFile
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -89,8 +92,14 @@ func ParseScenario(b []byte, seed int64) ([]Step, error) {
 		case sf.Hold <= 0:
 			return nil, fmt.Errorf("%s: hold: must be positive, e.g. 5s", where)
 		}
+		if sf.At+sf.Hold < sf.At {
+			return nil, fmt.Errorf("%s: hold: %v after %v is beyond any test", where, sf.Hold, sf.At)
+		}
 		if err := checkSelect(sf.Nemesis, sf.Select); err != nil {
 			return nil, fmt.Errorf("%s: select: %w", where, err)
+		}
+		if err := checkParams(sf.Params); err != nil {
+			return nil, fmt.Errorf("%s: params: %w", where, err)
 		}
 		for j, other := range f.Faults[:i] {
 			if other.At+other.Hold <= sf.At || other.Nemesis == sf.Nemesis {
@@ -219,4 +228,45 @@ func checkSelect(name, sel string) error {
 		return fmt.Errorf("%q: %s takes no selection", sel, name)
 	}
 	return fmt.Errorf("%q: %s takes %s", sel, name, strings.Join(offered, ", "))
+}
+
+// scenarioParams reads each parameter a nemesis takes, by key: every
+// nemesis that takes a key reads it the same way.
+var scenarioParams = map[string]func(params map[string]any, key string) error{
+	"p":    func(m map[string]any, k string) error { _, err := paramProbability(m, k, 0); return err },
+	"rate": func(m map[string]any, k string) error { _, err := paramRate(m, k, 0); return err },
+	"ppm":  func(m map[string]any, k string) error { _, _, err := paramFloat(m, k); return err },
+}
+
+func init() {
+	for _, k := range []string{"delay", "jitter", "spread", "window", "latency"} {
+		scenarioParams[k] = func(m map[string]any, k string) error { _, err := paramDuration(m, k, 0); return err }
+	}
+	for _, k := range []string{"delta", "period"} {
+		scenarioParams[k] = func(m map[string]any, k string) error { _, _, err := paramSignedDuration(m, k); return err }
+	}
+}
+
+// checkParams checks a scenario fault's params: a key that nemeses read
+// (scenarioParams) must hold a value they can read, and every value must
+// encode as JSON, as the fault is recorded in the history and
+// schedule.json. Other keys are left to the nemesis. The first bad key, in
+// sorted order, is the error.
+func checkParams(params map[string]any) error {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if check, ok := scenarioParams[k]; ok {
+			if err := check(params, k); err != nil {
+				return err // "param k=v ..."
+			}
+		}
+		if _, err := json.Marshal(params[k]); err != nil {
+			return fmt.Errorf("param %s=%v cannot be recorded: %v (use a number, a string, or a list or map of them with string keys)", k, params[k], err)
+		}
+	}
+	return nil
 }

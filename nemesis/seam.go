@@ -109,8 +109,14 @@ func paramSignedDuration(params map[string]any, key string) (time.Duration, bool
 	}
 	switch x := v.(type) {
 	case float64:
-		return time.Duration(x * float64(time.Millisecond)), true, nil
+		if d, ok := millis(x); ok {
+			return d, true, nil
+		}
+		return 0, false, fmt.Errorf("param %s=%v is out of range for a duration in ms", key, v)
 	case int:
+		if x > math.MaxInt64/int(time.Millisecond) || x < math.MinInt64/int(time.Millisecond) {
+			return 0, false, fmt.Errorf("param %s=%v is out of range for a duration in ms", key, v)
+		}
 		return time.Duration(x) * time.Millisecond, true, nil
 	case time.Duration:
 		return x, true, nil
@@ -130,19 +136,23 @@ func paramFloat(params map[string]any, key string) (float64, bool, error) {
 	if !ok {
 		return 0, false, nil
 	}
+	var f float64
 	switch x := v.(type) {
 	case float64:
-		return x, true, nil
+		f = x
 	case int:
-		return float64(x), true, nil
+		f = float64(x)
 	case string:
-		var f float64
 		if _, err := fmt.Sscan(strings.TrimSpace(x), &f); err != nil {
 			return 0, false, fmt.Errorf("param %s=%q is not a number", key, x)
 		}
-		return f, true, nil
+	default:
+		return 0, false, fmt.Errorf("param %s=%v is not a number", key, v)
 	}
-	return 0, false, fmt.Errorf("param %s=%v is not a number", key, v)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false, fmt.Errorf("param %s=%v is not a finite number", key, v)
+	}
+	return f, true, nil
 }
 
 // affectedSet remembers the nodes a seam nemesis touched, so that Heal
