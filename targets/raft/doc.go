@@ -11,15 +11,25 @@
 // write-ahead log (FileStorage with fsync, MemStorage) and a Transport to
 // peers (HTTPTransport, MemNetwork). Fault injectors wrap these seams.
 //
-// One goroutine owns the core. Each turn of its loop ticks the core by the
-// clock, steps the messages peers sent, proposes every write that arrived
-// meanwhile in one batch, starts one ReadIndex round for every read that
-// arrived meanwhile, and then carries out the core's Ready in order: append
-// term, vote and entries to the WAL and fsync; only then send messages,
-// apply committed entries and answer clients. One fsync thus covers a whole
-// batch. After a SIGKILL the node replays its WAL (a torn last record is
-// dropped) and rebuilds its state by applying the log again; there is no
-// snapshot or compaction.
+// Between the core and the shell sits the deterministic node layer,
+// Machine (DESIGN.md §6.1): request handling, read batching, snapshots and
+// the seeded bugs, driven by explicit events (Tick with the clock's
+// reading, Step, Request) and returning Batches, with no goroutine, clock
+// or unseeded randomness of its own. Node is the process shell: one
+// goroutine turns ticks, peer messages and client requests into those
+// events and carries out each Batch in order: append term, vote and entries
+// to the WAL and fsync; only then send messages and answer clients. Every
+// write that arrived meanwhile is proposed in one batch and every read
+// joins one ReadIndex round, so one fsync covers a whole batch. The tests
+// drive Machines over a simulated network with a virtual clock and one
+// seed (sim_test.go): one seed, one history.
+//
+// Every DefaultSnapshotEvery applied entries the log is compacted into a
+// snapshot of the key-value state, the WAL rotated to a new segment that
+// starts with it and the older segments deleted; a follower too far behind
+// gets the snapshot from the leader. After a SIGKILL the node replays its
+// WAL (a torn last record is dropped): the latest snapshot, then the
+// entries after it.
 //
 // Timing at the default 10 ms tick: election timeouts are drawn from
 // [150, 300) ms, heartbeats go out every 30 ms, pre-vote is on. A leader
