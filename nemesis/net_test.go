@@ -268,13 +268,13 @@ func TestDelayAndBandwidthNemeses(t *testing.T) {
 	}
 	r := nettest.UDP(t, n1, n2, 100, 300*time.Millisecond)
 	t.Logf("%s: %v", f.Note, r)
-	if p50 := r.Quantile(0.5); r.Received != 100 || p50 < 29*time.Millisecond || p50 > 70*time.Millisecond {
+	if p50 := r.Quantile(0.5); r.Received != 100 || p50 < 29*time.Millisecond || p50 > 150*time.Millisecond {
 		t.Errorf("30ms delay: %v", r)
 	}
 	if err := delay.Heal(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}
-	if r := nettest.UDP(t, n1, n2, 100, 300*time.Millisecond); r.Quantile(0.5) > 8*time.Millisecond {
+	if r := nettest.UDP(t, n1, n2, 100, 300*time.Millisecond); r.Quantile(0.5) > 20*time.Millisecond {
 		t.Errorf("after heal: %v", r)
 	}
 
