@@ -61,6 +61,23 @@ INTERRUPT_STORM_FLAGS ?=
 interrupt-storm: build
 	$(GO) run ./internal/interruptstorm -bin $(BIN) $(INTERRUPT_STORM_FLAGS)
 
+# Every fuzz target (func FuzzX in a _test.go file) for FUZZTIME each, one
+# after another; fails if any finds a failure, which Go writes to
+# <pkg>/testdata/fuzz/FuzzX/ (commit it with the fix). Plain 'go test' runs
+# the seed corpora. FUZZMINIMIZE bounds the time spent shrinking each new
+# input, so that the fuzzing time goes to fuzzing.
+FUZZTIME     ?= 60s
+FUZZMINIMIZE ?= 10s
+fuzz: build
+	@failed=""; \
+	for t in $$(grep -r --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' . | grep -v '^\./bin/' | sed 's|^\./\(.*\)/[^/]*:func |\1:|' | sort); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== fuzz $$name (./$$pkg) for $(FUZZTIME)"; \
+	  FAULTLINE_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) \
+	    -fuzzminimizetime $(FUZZMINIMIZE) ./$$pkg/ || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed"; exit 1; fi; echo "fuzz: every target passed"
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
