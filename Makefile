@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X github.com/faultline-io/faultline/harness.Version=$(VERSION
             -X github.com/faultline-io/faultline/harness.GitRevision=$(REVISION)
 DEMO_FLAGS ?= --target raft --workload register --nodes 3 --time-limit 30s --seed 1
 
-.PHONY: build test stress-test demo bench bench-detect interrupt-storm lint clean
+.PHONY: build test stress-test demo bench bench-detect interrupt-storm fuzz lint clean
 
 # The node binary is the same static file, so it runs in FROM scratch images.
 build:
