@@ -99,6 +99,9 @@ func finishRun(cmd *cobra.Command, log *zap.Logger, out *harness.Outcome) error 
 	reportPath := writeReport(log, out.Dir)
 	lateInterrupt(cmd, log, out)
 	printOutcome(cmd, out, reportPath)
+	// Once more, so that only the return to main and the exit are left
+	// unguarded.
+	lateInterrupt(cmd, log, out)
 	if out.Interruption != nil {
 		fmt.Fprintf(cmd.OutOrStdout(), "run %s: verdict unknown; history and partial results are in %s\n",
 			out.Interruption, out.Dir)

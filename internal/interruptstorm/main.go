@@ -52,6 +52,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/cluster"
@@ -139,6 +140,8 @@ type result struct {
 	recorded harness.Phase // the phase results.json names
 	code     int
 	took     time.Duration
+	missed   bool // the run had exited before the moment came
+
 	problems []string
 }
 
@@ -150,20 +153,35 @@ func storm(o options) int {
 	for i := 0; i < o.runs; i++ {
 		rt := o.runtimes[i%len(o.runtimes)]
 		aim := aimed[(i/len(o.runtimes))%len(aimed)]
-		res := interruptOne(o, i, rt, aim, rng)
-		results = append(results, res)
-		status := "ok"
-		if len(res.problems) > 0 {
-			status = "FAIL: " + strings.Join(res.problems, "; ")
+		// A moment drawn after the run had ended interrupts nothing: that
+		// run is not counted and another moment is drawn (twice at most).
+		for attempt := 0; attempt < 3; attempt++ {
+			res := interruptOne(o, i, rt, aim, rng)
+			status := "ok"
+			if res.missed {
+				status = "missed: the run had exited before the moment (not counted)"
+			}
+			if len(res.problems) > 0 {
+				status = "FAIL: " + strings.Join(res.problems, "; ")
+			}
+			fmt.Printf("run %2d %-6s aim %-8s SIGINT at %6.2fs (%v after %s; harness had reached %q): exit %d, recorded %q, %.1fs: %s\n",
+				i+1, rt, aim, res.moment.Seconds(), res.delay.Round(time.Millisecond), res.from, res.reached,
+				res.code, res.recorded, res.took.Seconds(), status)
+			results = append(results, res)
+			if !res.missed {
+				break
+			}
 		}
-		fmt.Printf("run %2d %-6s aim %-8s SIGINT at %6.2fs (%v after %s; harness had reached %q): exit %d, recorded %q, %.1fs: %s\n",
-			i+1, rt, aim, res.moment.Seconds(), res.delay.Round(time.Millisecond), res.from, res.reached,
-			res.code, res.recorded, res.took.Seconds(), status)
 	}
 	type tally struct{ pass, total int }
 	per := map[string]*tally{}
 	failed := 0
+	missed := 0
 	for _, r := range results {
+		if r.missed {
+			missed++
+			continue
+		}
 		k := r.runtime + " " + string(r.recorded)
 		if r.recorded == "" {
 			k = r.runtime + " (none)"
@@ -194,7 +212,11 @@ func storm(o options) int {
 		}
 		return order[pi] < order[pj]
 	})
-	fmt.Printf("\nstorm: %d/%d runs passed\n", len(results)-failed, len(results))
+	fmt.Printf("\nstorm: %d/%d interrupted runs passed", len(results)-missed-failed, len(results)-missed)
+	if missed > 0 {
+		fmt.Printf(" (%d more SIGINTs came after their run had exited; drawn again)", missed)
+	}
+	fmt.Println()
 	fmt.Println("runtime phase      passed")
 	for _, k := range keys {
 		rt, ph, _ := strings.Cut(k, " ")
@@ -213,7 +235,7 @@ func estimate(o options, rt string, p harness.Phase) time.Duration {
 		harness.PhaseStart:    {1200 * time.Millisecond, 20 * time.Millisecond},
 		harness.PhaseHealth:   {150 * time.Millisecond, 250 * time.Millisecond},
 		harness.PhaseRun:      {o.timeLimit, o.timeLimit},
-		harness.PhaseFinal:    {time.Second, time.Second},
+		harness.PhaseFinal:    {300 * time.Millisecond, 300 * time.Millisecond},
 		harness.PhaseTeardown: {500 * time.Millisecond, 15 * time.Millisecond},
 		harness.PhaseCheck:    {50 * time.Millisecond, 50 * time.Millisecond},
 	}[p]
@@ -301,7 +323,13 @@ func interruptOne(o options, i int, rt string, aim harness.Phase, rng *rand.Rand
 		res.reached = reached
 		mu.Unlock()
 		res.moment = time.Since(t0)
-		_ = cmd.Process.Signal(syscall.SIGINT)
+		if exitedAlready(cmd.Process.Pid) {
+			// A zombie: the run ended before this moment came, so it
+			// interrupts nothing.
+			res.missed = true
+		} else {
+			_ = cmd.Process.Signal(syscall.SIGINT)
+		}
 	case werr = <-waitc:
 		exited = true
 		res.problems = append(res.problems, "exited before reaching phase "+string(aim))
@@ -319,6 +347,9 @@ func interruptOne(o options, i int, rt string, aim harness.Phase, rng *rand.Rand
 	}
 	res.took = time.Since(t0)
 	res.code = exitCode(werr)
+	if res.missed {
+		return res
+	}
 	if res.code != 2 {
 		res.problems = append(res.problems, fmt.Sprintf("exit %d, want 2", res.code))
 	}
@@ -352,6 +383,14 @@ func interruptOne(o options, i int, rt string, aim harness.Phase, rng *rand.Rand
 		os.Remove(store + ".log")
 	}
 	return res
+}
+
+// exitedAlready reports whether child pid has exited, without reaping it
+// (cmd.Wait does that).
+func exitedAlready(pid int) bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err == nil && info.Signo == int32(unix.SIGCHLD)
 }
 
 func exitCode(err error) int {
