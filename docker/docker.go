@@ -257,13 +257,18 @@ func (c *dockerCluster) createNetwork(ctx context.Context, labels map[string]str
 		if cluster.OverlapsAny(cand, used) {
 			continue
 		}
-		resp, err := c.cli.NetworkCreate(ctx, c.netName, network.CreateOptions{
+		// Not cancelled with ctx: a create the client gives up on may still
+		// complete in the daemon after any cleanup has looked, so it is
+		// waited for, and its id kept for Teardown.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		resp, err := c.cli.NetworkCreate(cctx, c.netName, network.CreateOptions{
 			Driver: "bridge",
 			IPAM: &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{
 				Subnet: cand.String(), Gateway: net.IPv4(10, 213, x, 1).String(),
 			}}},
 			Labels: labels,
 		})
+		cancel()
 		if err != nil {
 			lastErr = err
 			if strings.Contains(err.Error(), "overlap") {
@@ -272,7 +277,7 @@ func (c *dockerCluster) createNetwork(ctx context.Context, labels map[string]str
 			return fmt.Errorf("create docker network %s on %s: %w", c.netName, cand, err)
 		}
 		c.netID, c.subnet = resp.ID, cand.IP
-		return nil
+		return ctx.Err()
 	}
 	return fmt.Errorf("no free /24 in 10.213.0.0/16 for network %s (last error: %v)", c.netName, lastErr)
 }
@@ -292,7 +297,11 @@ func (c *dockerCluster) createNode(ctx context.Context, spec cluster.Spec, tag s
 	for k, v := range labels {
 		cl[k] = v
 	}
-	resp, err := c.cli.ContainerCreate(ctx,
+	// Not cancelled with ctx, like the network's create: the container it
+	// makes is then always known to Teardown.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	resp, err := c.cli.ContainerCreate(cctx,
 		&container.Config{
 			Image:    tag,
 			Cmd:      spec.Command(self, peers, DataDir),

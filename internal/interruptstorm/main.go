@@ -23,7 +23,8 @@
 // Docker for the docker runtime):
 //
 //	go run ./internal/interruptstorm [-bin bin/faultline] [-runs 20]
-//	    [-runtimes docker,netns] [-seed 1] [-time-limit 8s] [-sigkill]
+//	    [-runtimes docker,netns] [-phases start,health,...] [-seed 1]
+//	    [-time-limit 8s] [-sigkill]
 //	    [-store dir] [-keep]
 package main
 
@@ -78,10 +79,11 @@ type options struct {
 
 func main() {
 	var o options
-	var rts string
+	var rts, phases string
 	flag.StringVar(&o.bin, "bin", "bin/faultline", "faultline binary")
 	flag.IntVar(&o.runs, "runs", 20, "interrupted runs, split over the runtimes")
 	flag.StringVar(&rts, "runtimes", "docker,netns", "runtimes to alternate")
+	flag.StringVar(&phases, "phases", "start,health,run,final,teardown,check", "phases to aim at, round robin")
 	flag.Int64Var(&o.seed, "seed", 1, "seed of the interrupt moments (and of the runs)")
 	flag.DurationVar(&o.timeLimit, "time-limit", 8*time.Second, "--time-limit of each run")
 	flag.StringVar(&o.nemesis, "nemesis", "partition,kill,delay", "--nemesis of each run")
@@ -90,6 +92,10 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the run directories even when every check passed")
 	flag.Parse()
 	o.runtimes = strings.Split(rts, ",")
+	aimed = nil
+	for _, p := range strings.Split(phases, ",") {
+		aimed = append(aimed, harness.Phase(p))
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "interruptstorm: needs root (network namespaces, nftables, the netns runtime)")
 		os.Exit(2)
