@@ -6,6 +6,7 @@ package harness
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -154,7 +155,7 @@ func (c *Config) Validate() error {
 		return &FieldError{"nodes", c.Nodes, "must be between 1 and 9"}
 	case c.Concurrency < 1 || c.Concurrency > 1000:
 		return &FieldError{"concurrency", c.Concurrency, "must be between 1 and 1000"}
-	case c.Rate <= 0:
+	case !(c.Rate > 0) || math.IsInf(c.Rate, 1):
 		return &FieldError{"rate", c.Rate, "must be positive (operations per second, all workers together)"}
 	case c.TimeLimit <= 0:
 		return &FieldError{"time-limit", c.TimeLimit, "must be positive, e.g. 60s"}

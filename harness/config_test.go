@@ -2,6 +2,7 @@ package harness
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,6 +133,18 @@ func TestValidateNemesisOverlap(t *testing.T) {
 		var fe *FieldError
 		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != "nemesis-overlap" {
 			t.Errorf("want a FieldError naming nemesis-overlap, got %v", err)
+		}
+	}
+}
+
+// A rate that is not a finite positive number is refused (NaN is not <= 0).
+func TestValidateRateNotANumber(t *testing.T) {
+	for _, r := range []float64{math.NaN(), math.Inf(1), 0} {
+		c := DefaultConfig()
+		c.Rate = r
+		var fe *FieldError
+		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != "rate" {
+			t.Errorf("rate %v: %v, want a rate FieldError", r, err)
 		}
 	}
 }
