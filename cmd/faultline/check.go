@@ -64,16 +64,16 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 			case format == "jsonl":
 				ops, err = history.ReadFile(path)
 			case format == "jepsen":
-				var f *os.File
-				if f, err = os.Open(path); err == nil {
-					ops, err = history.ReadJepsen(f)
-					f.Close()
-				}
+				ops, err = history.ReadJepsenFile(path)
 			default:
 				return badInputf("--format %q: want jsonl or jepsen", format)
 			}
 			if err != nil {
-				return badInput(fmt.Errorf("%s: %w", path, err))
+				var pe *history.ParseError
+				if !errors.As(err, &pe) { // a ParseError names the file already
+					err = fmt.Errorf("%s: %w", path, err)
+				}
+				return badInput(err)
 			}
 			if len(names) == 0 {
 				names = []string{"linearizable", "stats"}
