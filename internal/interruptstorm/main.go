@@ -175,8 +175,8 @@ func storm(o options) int {
 		rt := o.runtimes[i%len(o.runtimes)]
 		aim := aimed[(i/len(o.runtimes))%len(aimed)]
 		// A moment drawn after the run had ended interrupts nothing: that
-		// run is not counted and another moment is drawn (twice at most).
-		for attempt := 0; attempt < 3; attempt++ {
+		// run is not counted and another moment is drawn (four times at most).
+		for attempt := 0; attempt < 5; attempt++ {
 			res := interruptOne(o, i, rt, aim, rng)
 			status := "ok"
 			if res.missed {
@@ -256,9 +256,9 @@ func estimate(o options, rt string, p harness.Phase) time.Duration {
 		harness.PhaseStart:    {1200 * time.Millisecond, 20 * time.Millisecond},
 		harness.PhaseHealth:   {150 * time.Millisecond, 250 * time.Millisecond},
 		harness.PhaseRun:      {o.timeLimit, o.timeLimit},
-		harness.PhaseFinal:    {300 * time.Millisecond, 300 * time.Millisecond},
-		harness.PhaseTeardown: {500 * time.Millisecond, 15 * time.Millisecond},
-		harness.PhaseCheck:    {50 * time.Millisecond, 50 * time.Millisecond},
+		harness.PhaseFinal:    {300 * time.Millisecond, 40 * time.Millisecond},
+		harness.PhaseTeardown: {500 * time.Millisecond, 20 * time.Millisecond},
+		harness.PhaseCheck:    {30 * time.Millisecond, 20 * time.Millisecond}, // and the report
 	}[p]
 	if rt == "docker" {
 		return d[0]
