@@ -253,12 +253,12 @@ var phaseLine = regexp.MustCompile(`\tphase\t\{"phase": "(\w+)"\}`)
 func estimate(o options, rt string, p harness.Phase) time.Duration {
 	// Measured on a 2-core machine with the node image cached.
 	d := map[harness.Phase][2]time.Duration{ // docker, netns
-		harness.PhaseStart:    {1200 * time.Millisecond, 20 * time.Millisecond},
+		harness.PhaseStart:    {1200 * time.Millisecond, 10 * time.Millisecond},
 		harness.PhaseHealth:   {150 * time.Millisecond, 250 * time.Millisecond},
 		harness.PhaseRun:      {o.timeLimit, o.timeLimit},
 		harness.PhaseFinal:    {300 * time.Millisecond, 40 * time.Millisecond},
 		harness.PhaseTeardown: {500 * time.Millisecond, 20 * time.Millisecond},
-		harness.PhaseCheck:    {30 * time.Millisecond, 20 * time.Millisecond}, // and the report
+		harness.PhaseCheck:    {8 * time.Millisecond, 8 * time.Millisecond}, // then the report
 	}[p]
 	if rt == "docker" {
 		return d[0]
