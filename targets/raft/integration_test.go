@@ -48,14 +48,23 @@ func TestIntegration(t *testing.T) {
 		t.Errorf("client asked %s, leader is %s: it should have followed the hint", op.Node, leader)
 	}
 
-	// Every node answers not-leader with a hint, or serves as the leader.
+	// Every node knows the leader and learns the commit index (followers
+	// hear of it with the next heartbeat, so this waits: a liveness bound,
+	// not a speed target).
 	for _, n := range c.nodes {
-		st, err := FetchStatus(context.Background(), n.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.ID != n.id || st.Leader != leader || st.Commit < 3 {
-			t.Errorf("%s status %+v", n.id, st)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			st, err := FetchStatus(context.Background(), n.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.ID == n.id && st.Leader == leader && st.Commit >= 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s status %+v, want leader %s and commit >= 3", n.id, st, leader)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 
