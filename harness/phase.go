@@ -96,17 +96,7 @@ func (rr RunResults) Incomplete() string {
 }
 
 // ReadRunResults reads results.json from a run directory.
-func ReadRunResults(dir string) (RunResults, error) {
-	var rr RunResults
-	b, err := os.ReadFile(filepath.Join(dir, ResultsFile))
-	if err != nil {
-		return rr, err
-	}
-	if err := json.Unmarshal(b, &rr); err != nil {
-		return rr, fmt.Errorf("%s: %w", filepath.Join(dir, ResultsFile), err)
-	}
-	return rr, nil
-}
+func ReadRunResults(dir string) (RunResults, error) { return readRunFile[RunResults](dir, ResultsFile) }
 
 // WriteRunResults writes results.json into dir, atomically and fsynced.
 func WriteRunResults(dir string, rr RunResults) error {
@@ -131,15 +121,7 @@ type RunningRecord struct {
 // ReadRunningRecord reads running.json from a run directory; an error
 // wrapping fs.ErrNotExist means the run finished (or never started).
 func ReadRunningRecord(dir string) (RunningRecord, error) {
-	var rr RunningRecord
-	b, err := os.ReadFile(filepath.Join(dir, RunningFile))
-	if err != nil {
-		return rr, err
-	}
-	if err := json.Unmarshal(b, &rr); err != nil {
-		return rr, fmt.Errorf("%s: %w", filepath.Join(dir, RunningFile), err)
-	}
-	return rr, nil
+	return readRunFile[RunningRecord](dir, RunningFile)
 }
 
 // interrupts tracks the interrupts of one run: the first one's phase and

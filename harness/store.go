@@ -96,16 +96,21 @@ func writeJSON(path string, v any) error {
 }
 
 // ReadTestRecord loads test.json from a run directory.
-func ReadTestRecord(dir string) (TestRecord, error) {
-	var tr TestRecord
-	b, err := os.ReadFile(filepath.Join(dir, TestFile))
+func ReadTestRecord(dir string) (TestRecord, error) { return readRunFile[TestRecord](dir, TestFile) }
+
+// readRunFile decodes the JSON file name of a run directory. A missing file
+// returns the os error (wrapping fs.ErrNotExist); a bad one names the path.
+func readRunFile[T any](dir, name string) (T, error) {
+	var v T
+	path := filepath.Join(dir, name)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return tr, err
+		return v, err
 	}
-	if err := json.Unmarshal(b, &tr); err != nil {
-		return tr, fmt.Errorf("%s: %w", filepath.Join(dir, TestFile), err)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("%s: %w", path, err)
 	}
-	return tr, nil
+	return v, nil
 }
 
 func goVersion() string { return runtime.Version() }

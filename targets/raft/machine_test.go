@@ -64,10 +64,7 @@ func isolateLeaderAndWrite(t *testing.T, s *simCluster) string {
 // leader has already overwritten; the correct build refuses to answer.
 func TestSimBugStaleRead(t *testing.T) {
 	for _, bug := range []bool{true, false} {
-		var bugs []string
-		if bug {
-			bugs = []string{BugStaleRead}
-		}
+		bugs := bugsIf(bug, BugStaleRead)
 		s := newSimCluster(t, 3, 2, bugs...)
 		s.doOK("write", "k", 1)
 		old := isolateLeaderAndWrite(t, s)
@@ -83,10 +80,7 @@ func TestSimBugStaleRead(t *testing.T) {
 // leader then overwrites.
 func TestSimBugAckBeforeCommit(t *testing.T) {
 	for _, bug := range []bool{true, false} {
-		var bugs []string
-		if bug {
-			bugs = []string{BugAckBeforeCommit}
-		}
+		bugs := bugsIf(bug, BugAckBeforeCommit)
 		s := newSimCluster(t, 3, 3, bugs...)
 		s.doOK("write", "k", 1)
 		s.runUntil(s.now + int64(500*time.Millisecond)) // replicated and committed everywhere
@@ -134,10 +128,7 @@ func TestSimBugLeaseRead(t *testing.T) {
 // every node loses them. The correct build keeps them.
 func TestSimBugNoFsync(t *testing.T) {
 	for _, bug := range []bool{true, false} {
-		var bugs []string
-		if bug {
-			bugs = []string{BugNoFsync}
-		}
+		bugs := bugsIf(bug, BugNoFsync)
 		s := newSimCluster(t, 3, 5, bugs...)
 		s.doOK("write", "k", 1)
 		for _, n := range s.nodes {
@@ -191,10 +182,7 @@ func TestSimRestartAll(t *testing.T) {
 func TestMachineBugForgetVote(t *testing.T) {
 	peers := []cluster.Peer{{ID: "n1", Addr: "x:1"}, {ID: "n2", Addr: "x:2"}, {ID: "n3", Addr: "x:3"}}
 	for _, bug := range []bool{false, true} {
-		var bugs []string
-		if bug {
-			bugs = []string{BugForgetVote}
-		}
+		bugs := bugsIf(bug, BugForgetVote)
 		stor := &MemStorage{}
 		vote := func(from string) core.Message {
 			hs, ents, err := loadWAL(stor)
@@ -278,4 +266,12 @@ func TestMachineTicksFollowClock(t *testing.T) {
 	if next := m.NextTick(); next.Sub(now) != time.Millisecond {
 		t.Fatalf("NextTick %v after %v, want one tick later", next, now)
 	}
+}
+
+// bugsIf is []string{name} when on, else none.
+func bugsIf(on bool, name string) []string {
+	if on {
+		return []string{name}
+	}
+	return nil
 }
