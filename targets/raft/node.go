@@ -238,6 +238,9 @@ func (n *Node) Run(ctx context.Context) error {
 			if err := b.Persist(n.storage); err != nil {
 				n.logger.Printf("fatal: %v", err)
 				n.deliver(n.m.Stop())
+				// What is still waiting had its answer in this batch, which
+				// must not be delivered (it may say ok for what was never
+				// made durable): those outcomes are unknown.
 				for _, r := range n.waiting {
 					r.reply(KVResponse{Error: ErrCodeStopping})
 				}
