@@ -50,6 +50,10 @@ func appendBody(dst []byte, op *Op) []byte {
 		dst = append(dst, `,"error":`...)
 		dst = appendString(dst, op.Error)
 	}
+	if op.Final != "" {
+		dst = append(dst, `,"final":`...)
+		dst = appendString(dst, op.Final)
+	}
 	return append(dst, '}')
 }
 

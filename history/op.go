@@ -90,6 +90,10 @@ type Op struct {
 	Time    int64           `json:"time"` // nanoseconds since the test started (monotonic)
 	Node    string          `json:"node,omitempty"`
 	Error   string          `json:"error,omitempty"`
+	// Final, on a read of the final phase (after every fault was healed),
+	// names the node whose state the read asked for: that node's final
+	// read. Empty on every other op.
+	Final string `json:"final,omitempty"`
 }
 
 // IsNemesis reports whether op is a fault event rather than a client op.

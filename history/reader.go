@@ -292,7 +292,7 @@ func (d *lineDecoder) parse(line []byte, op *Op) (syntax bool, msg string) {
 				op.Type = Type(s)
 			}
 			seen |= hasType
-		case "f", "key", "node", "error":
+		case "f", "key", "node", "error", "final":
 			s, ok := d.str(raw)
 			if !ok {
 				return !json.Valid(raw), fmt.Sprintf("%s %s is not a string", key, raw)
@@ -307,6 +307,8 @@ func (d *lineDecoder) parse(line []byte, op *Op) (syntax bool, msg string) {
 				op.Node = s
 			case "error":
 				op.Error = s
+			case "final":
+				op.Final = s
 			}
 		case "value":
 			if !json.Valid(raw) {
