@@ -10,11 +10,12 @@ import (
 	"github.com/faultline-io/faultline/history"
 )
 
-// Options configures the checkers that Run runs. Its LinearizableOptions
-// fields (Timeout, OutDir, MaxVisualizedOps) are those of the linearizable
-// checker.
+// Options configures the checkers that Run runs: each checker's options
+// travel in its own field.
 type Options struct {
-	LinearizableOptions
+	Linearizable LinearizableOptions
+	Convergence  ConvergenceOptions
+	Stats        StatsOptions
 }
 
 // checkerFunc is one registered checker.
@@ -22,9 +23,10 @@ type checkerFunc func(ops []history.Op, opts Options) Result
 
 var registry = map[string]checkerFunc{
 	"linearizable": func(ops []history.Op, opts Options) Result {
-		return CheckLinearizable(ops, opts.LinearizableOptions)
+		return CheckLinearizable(ops, opts.Linearizable)
 	},
-	"stats": func(ops []history.Op, _ Options) Result { return CheckStats(ops) },
+	"convergence": func(ops []history.Op, opts Options) Result { return CheckConvergence(ops, opts.Convergence) },
+	"stats":       func(ops []history.Op, opts Options) Result { return CheckStats(ops, opts.Stats) },
 }
 
 // Names returns the names Run accepts, sorted.

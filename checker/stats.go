@@ -69,7 +69,7 @@ type WindowStats struct {
 // Operations are paired by process, as in history.Validate, but CheckStats
 // never fails on a malformed history: what does not pair is counted as
 // Unpaired.
-func CheckStats(ops []history.Op) Result {
+func CheckStats(ops []history.Op, o StatsOptions) Result {
 	det := StatsDetails{ByF: make(map[string]OpStats)}
 	lat := make(map[string][]int64)
 	var all []int64
@@ -114,7 +114,7 @@ func CheckStats(ops []history.Op) Result {
 		det.Total.Pending += s.Pending
 	}
 	det.Total.Latency = quantiles(all)
-	det.Faults, det.NoFault, det.DuringFaults = windowStats(FaultWindows(ops), done)
+	det.Faults, det.NoFault, det.DuringFaults = windowStats(FaultWindows(ops), done, o.AnsweredErrors)
 
 	res := Result{Checker: "stats", Valid: True}
 	t := det.Total
@@ -133,10 +133,14 @@ func CheckStats(ops []history.Op) Result {
 	return res
 }
 
-// AnsweredErrors are the errors of failed operations that the system
-// answered rather than refused or lost: the operation's precondition did
-// not hold. Availability counts them as served. Targets use these names.
-var AnsweredErrors = []string{"cas-mismatch"}
+// StatsOptions configures CheckStats.
+type StatsOptions struct {
+	// AnsweredErrors are the errors of failed operations that the system
+	// answered rather than refused or lost: the operation's precondition
+	// did not hold (a target's, e.g. Raft's "cas-mismatch").
+	// Availability counts them as served.
+	AnsweredErrors []string
+}
 
 // Completion is a client operation's completion, paired with its invoke.
 type Completion struct {
@@ -154,9 +158,9 @@ type Completion struct {
 func (c Completion) Latency() int64 { return c.Complete - c.Invoke }
 
 // Answered reports whether the system answered the operation: ok, or a
-// fail with one of AnsweredErrors.
-func (c Completion) Answered() bool {
-	return c.Type == history.OK || (c.Type == history.Fail && slices.Contains(AnsweredErrors, c.Error))
+// fail with one of answered (StatsOptions.AnsweredErrors).
+func (c Completion) Answered(answered []string) bool {
+	return c.Type == history.OK || (c.Type == history.Fail && slices.Contains(answered, c.Error))
 }
 
 // Pair pairs each client completion with its process's outstanding invoke,
@@ -194,7 +198,7 @@ func Pair(ops []history.Op) (done []Completion, pending []history.Op) {
 // windowStats counts the paired completions of done by the window their
 // invoke falls in: per fault window, outside every window, and inside any.
 // It reorders done.
-func windowStats(faults []FaultWindow, done []Completion) (per []WindowStats, none, during WindowStats) {
+func windowStats(faults []FaultWindow, done []Completion, answeredErrs []string) (per []WindowStats, none, during WindowStats) {
 	done = slices.DeleteFunc(done, func(c Completion) bool { return !c.Paired })
 	slices.SortFunc(done, func(a, b Completion) int { return cmp.Compare(a.Invoke, b.Invoke) })
 	answered := map[*WindowStats]int{}
@@ -208,7 +212,7 @@ func windowStats(faults []FaultWindow, done []Completion) (per []WindowStats, no
 		case history.Info:
 			w.Info++
 		}
-		if c.Answered() {
+		if c.Answered(answeredErrs) {
 			answered[w]++
 		}
 	}

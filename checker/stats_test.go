@@ -24,7 +24,7 @@ func TestCheckStats(t *testing.T) {
 		call(7, "cas", "k", "[1,2]", ok, 200000, 201000).
 		call(8, "write", "k", "3", "", 300000, 0). // never completed
 		o(history.Nemesis, info, "stop-partition", "", "", 400000)
-	r := CheckStats(ops)
+	r := CheckStats(ops, StatsOptions{AnsweredErrors: []string{"cas-mismatch"}})
 	if r.Checker != "stats" || r.Valid != True {
 		t.Fatalf("%+v", r)
 	}
@@ -72,7 +72,7 @@ func TestCheckStatsAvailabilityByFaultWindow(t *testing.T) {
 		call(4, "cas", "k", "[1,2]", fail, 2700, 2800) // answered: cas-mismatch (below)
 	ops[len(ops)-1].Error = "cas-mismatch"
 	var d StatsDetails
-	r := CheckStats(ops)
+	r := CheckStats(ops, StatsOptions{AnsweredErrors: []string{"cas-mismatch"}})
 	if err := json.Unmarshal(r.Details, &d); err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +94,11 @@ func TestCheckStatsAvailabilityByFaultWindow(t *testing.T) {
 
 func TestCheckStatsNothingOK(t *testing.T) {
 	ops := h{}.call(0, "write", "", "1", info, 0, 10).call(1, "read", "", "", fail, 0, 10)
-	r := CheckStats(ops)
+	r := CheckStats(ops, StatsOptions{AnsweredErrors: []string{"cas-mismatch"}})
 	if r.Valid != Unknown || !strings.Contains(r.Summary, "no client operation completed ok") {
 		t.Errorf("%v %q; want unknown saying no op completed ok", r.Valid, r.Summary)
 	}
-	if r := CheckStats(nil); r.Valid != Unknown {
+	if r := CheckStats(nil, StatsOptions{}); r.Valid != Unknown {
 		t.Errorf("empty history: %v", r.Valid)
 	}
 }
@@ -175,7 +175,7 @@ func TestRun(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	rs, err = Run([]string{"linearizable"}, ops, Options{LinearizableOptions{OutDir: dir}})
+	rs, err = Run([]string{"linearizable"}, ops, Options{Linearizable: LinearizableOptions{OutDir: dir}})
 	if err != nil || len(rs.Results[0].Files) != 1 {
 		t.Errorf("OutDir not passed through: %v %+v", err, rs)
 	}
@@ -189,7 +189,7 @@ func TestRun(t *testing.T) {
 	if _, err := Run(nil, ops, Options{}); err == nil {
 		t.Error("no checkers accepted")
 	}
-	if got := Names(); !reflect.DeepEqual(got, []string{"linearizable", "stats"}) {
+	if got := Names(); !reflect.DeepEqual(got, []string{"convergence", "linearizable", "stats"}) {
 		t.Errorf("Names() = %v", got)
 	}
 }

@@ -1,16 +1,29 @@
 package harness
 
 import (
-	"time"
-
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/targets"
 )
 
-// CheckOps runs the named checkers over ops; outDir receives files such as
-// Porcupine's visualization ("" for none).
-func CheckOps(ops []history.Op, names []string, timeout time.Duration, outDir string) (checker.Results, error) {
-	return checker.Run(names, ops, checker.Options{LinearizableOptions: checker.LinearizableOptions{
-		Timeout: timeout, OutDir: outDir, MaxVisualizedOps: 2000,
-	}})
+// CheckOps runs the named checkers over ops with opts (CheckerOptions).
+func CheckOps(ops []history.Op, names []string, opts checker.Options) (checker.Results, error) {
+	return checker.Run(names, ops, opts)
+}
+
+// CheckerOptions returns each checker's options for a test of cfg: the
+// linearizable checker's timeout, the convergence checker's model (the
+// workload) and quiet period, and the errors the target answers with (for
+// availability). outDir receives files such as Porcupine's visualization
+// ("" for none). A target that is not registered answers with no errors.
+func CheckerOptions(cfg Config, outDir string) checker.Options {
+	var answered []string
+	if t, err := targets.Get(cfg.Target); err == nil {
+		answered = t.AnsweredErrors()
+	}
+	return checker.Options{
+		Linearizable: checker.LinearizableOptions{Timeout: cfg.CheckerTimeout, OutDir: outDir, MaxVisualizedOps: 2000},
+		Convergence:  checker.ConvergenceOptions{Model: cfg.Workload, Quiet: cfg.QuietPeriod},
+		Stats:        checker.StatsOptions{AnsweredErrors: answered},
+	}
 }

@@ -39,6 +39,10 @@ type Config struct {
 	// HealthTimeout bounds the wait for a healthy cluster at start and
 	// after the final heal.
 	HealthTimeout time.Duration `json:"health_timeout"`
+	// QuietPeriod bounds the final phase's wait for the nodes to agree:
+	// after the final heal, rounds of reads of every key on every node
+	// repeat until one round agrees or QuietPeriod has passed.
+	QuietPeriod time.Duration `json:"quiet_period"`
 	// Binary is the node binary; empty means the running executable.
 	Binary string `json:"binary,omitempty"`
 	// Port is the node port on runtimes where each node has its own IP.
@@ -81,6 +85,7 @@ func DefaultConfig() Config {
 		OpTimeout:       time.Second,
 		CheckerTimeout:  60 * time.Second,
 		HealthTimeout:   30 * time.Second,
+		QuietPeriod:     5 * time.Second,
 		Port:            7000,
 		Keys:            wo.Keys,
 		OpsPerKey:       wo.OpsPerKey,
@@ -107,10 +112,11 @@ func (c *Config) Validate() error {
 	if err != nil {
 		return &FieldError{"target", c.Target, err.Error()}
 	}
-	if !contains(t.Workloads(), c.Workload) {
-		return &FieldError{"workload", c.Workload, fmt.Sprintf("target %s supports %v", c.Target, t.Workloads())}
+	wl, err := targets.WorkloadOf(t, c.Workload)
+	if err != nil {
+		return &FieldError{"workload", c.Workload, err.Error()}
 	}
-	if _, err := workloads.New(c.Workload, workloads.Options{}); err != nil {
+	if _, err := workloads.New(c.Workload, workloads.Options{Ops: wl.Ops}); err != nil {
 		return &FieldError{"workload", c.Workload, err.Error()}
 	}
 	if c.NemesisOverlap && c.Scenario != "" {
@@ -126,6 +132,11 @@ func (c *Config) Validate() error {
 			return &FieldError{"nemesis", strings.Join(c.Nemeses, ","), "give --nemesis or --scenario, not both (the scenario names its nemeses)"}
 		}
 		c.Nemeses = used
+		for i, st := range steps {
+			if err := checkRole(t, st.Fault.Nemesis, st.Fault.Select); err != nil {
+				return &FieldError{"scenario", c.Scenario, fmt.Sprintf("faults[%d]: %v", i, err)}
+			}
+		}
 		if end := nemesis.ScenarioEnd(steps); end > c.TimeLimit {
 			return &FieldError{"scenario", c.Scenario, fmt.Sprintf("its last fault is healed at %v, after --time-limit %v", end, c.TimeLimit)}
 		}
@@ -139,6 +150,11 @@ func (c *Config) Validate() error {
 	for _, n := range c.Nemeses {
 		if !contains(known, n) {
 			return &FieldError{"nemesis", n, fmt.Sprintf("unknown nemesis (known: %s)", strings.Join(known, ", "))}
+		}
+	}
+	for _, n := range c.Nemeses {
+		if err := checkRole(t, n, ""); err != nil {
+			return &FieldError{"nemesis", n, err.Error()}
 		}
 	}
 	var bugNames []string
@@ -165,6 +181,8 @@ func (c *Config) Validate() error {
 		return &FieldError{"op-timeout", c.OpTimeout, "must be positive"}
 	case c.CheckerTimeout <= 0:
 		return &FieldError{"checker-timeout", c.CheckerTimeout, "must be positive"}
+	case c.QuietPeriod < 0:
+		return &FieldError{"quiet-period", c.QuietPeriod, "must not be negative"}
 	case c.HealthTimeout <= 0:
 		return &FieldError{"health-timeout", c.HealthTimeout, "must be positive"}
 	case c.Port < 1 || c.Port > 65535:
@@ -189,6 +207,24 @@ func (c *Config) Validate() error {
 		return &FieldError{"name", c.Name, "use letters, digits, '.', '_' and '-'"}
 	}
 	return nil
+}
+
+// checkRole refuses a fault of nemesis name with selection sel that needs
+// a role target t does not declare.
+func checkRole(t targets.Target, name, sel string) error {
+	role := nemesis.RoleNeeded(name, sel)
+	if role == "" || targets.HasRole(t, role) {
+		return nil
+	}
+	roles := "none"
+	if len(t.Roles()) > 0 {
+		roles = strings.Join(t.Roles(), ", ")
+	}
+	what := "nemesis " + name
+	if sel != "" && sel == role {
+		what += " with select " + sel
+	}
+	return fmt.Errorf("%s needs a node in the %s role, and target %s has none (its roles: %s)", what, role, t.Name(), roles)
 }
 
 func contains(xs []string, x string) bool {

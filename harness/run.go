@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -115,7 +116,11 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	if err != nil {
 		return nil, err
 	}
-	gen, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, Workers: cfg.Concurrency})
+	wl, err := targets.WorkloadOf(target, cfg.Workload)
+	if err != nil {
+		return nil, err
+	}
+	gen, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, Workers: cfg.Concurrency, Ops: wl.Ops})
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +141,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	log.Info("run", zap.String("dir", dir), zap.String("runtime", rtName), zap.Int64("seed", cfg.Seed))
 	host, _ := os.Hostname()
 	if err := writeJSON(filepath.Join(dir, TestFile), TestRecord{
-		Config: cfg, Runtime: rtName, Checkers: gen.Checkers(), CommandLine: opts.CommandLine,
+		Config: cfg, Runtime: rtName, Checkers: wl.Checkers, CommandLine: opts.CommandLine,
 		Version: Version, GitRevision: GitRevision, GoVersion: goVersion(), Started: time.Now().UTC(), Host: host,
 		ReplayOf: opts.ReplayOf,
 	}); err != nil {
@@ -145,6 +150,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	in := newInterrupts(dir, opts.OnPhase)
 	in.log = log
 	r := &run{cfg: cfg, opts: opts, log: log, dir: dir, target: target, gen: gen, in: in}
+	r.start = time.Now() // reset when the test starts; final reads of a run that never started are timed from here
 	out = &Outcome{Dir: dir}
 
 	// The history exists before anything starts, so even a run interrupted
@@ -235,8 +241,10 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		log.Info("cluster started", zap.String("runtime", rtName), zap.String("run", started["run"]))
 		in.enter(PhaseHealth)
 		env.Cluster = cl
-		if lr, ok := target.(targets.LeaderReporter); ok {
-			env.Leader = func(ctx context.Context) (string, error) { return lr.Leader(ctx, cl.Nodes()) }
+		if rr, ok := target.(targets.RoleResolver); ok && targets.HasRole(target, nemesis.SelectLeader) {
+			env.Leader = func(ctx context.Context) (string, error) {
+				return rr.ResolveRole(ctx, cl.Nodes(), nemesis.SelectLeader)
+			}
 		}
 		for _, name := range cfg.Nemeses {
 			n, err := nemesis.New(name)
@@ -277,6 +285,8 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		hctx, cancel := in.graceful(ctx, time.Minute)
 		r.healAll(hctx, env, nems, r.interruption(ctx) == nil)
 		cancel()
+		// Checkers time convergence from here.
+		r.record(history.Op{Process: history.Nemesis, Type: history.Info, F: HealAllF, Time: r.now()})
 	}
 	if testErr != nil {
 		return out, testErr
@@ -314,7 +324,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 	in.enter(PhaseCheck)
 	log.Info("checking history", zap.Int64("ok", out.Counts.OK), zap.Int64("fail", out.Counts.Fail),
 		zap.Int64("info", out.Counts.Info), zap.Int64("faults", out.Counts.Nemesis))
-	res, err := r.check(dir, gen.Checkers())
+	res, err := r.check(dir, wl.Checkers)
 	if err != nil {
 		return out, err
 	}
@@ -354,7 +364,8 @@ func (r *run) test(ctx context.Context, cl cluster.Cluster, env nemesis.Env, nem
 	selects := map[string][]string{}
 	for name, n := range nems {
 		if s, ok := n.(nemesis.Selector); ok {
-			selects[name] = s.Selects()
+			// A schedule never draws a role the target does not have.
+			selects[name] = nemesis.SelectsFor(s.Selects(), r.target.Roles())
 		}
 	}
 	steps, err := r.faultSteps(selects)
@@ -418,7 +429,7 @@ func (r *run) check(dir string, names []string) (checker.Results, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := CheckOps(ops, names, r.cfg.CheckerTimeout, dir)
+		res, err := CheckOps(ops, names, CheckerOptions(r.cfg, dir))
 		done <- result{res, err}
 	}()
 	select {
@@ -430,14 +441,14 @@ func (r *run) check(dir string, names []string) (checker.Results, error) {
 	}
 }
 
-// CheckDir checks the history in a run directory with the named checkers,
-// writes results.json there and returns the results.
-func CheckDir(dir string, names []string, timeout time.Duration) (checker.Results, error) {
+// CheckDir checks the history in a run directory of a test of cfg with the
+// named checkers, writes results.json there and returns the results.
+func CheckDir(dir string, cfg Config, names []string) (checker.Results, error) {
 	ops, err := history.ReadFile(filepath.Join(dir, HistoryFile))
 	if err != nil {
 		return checker.Results{}, err
 	}
-	res, err := CheckOps(ops, names, timeout, dir)
+	res, err := CheckOps(ops, names, CheckerOptions(cfg, dir))
 	if err != nil {
 		return res, err
 	}
@@ -484,7 +495,7 @@ func (r *run) record(op history.Op) {
 // worker issues ops until workCtx is done. ctx is the run's context: Ctrl-C
 // cancels in-flight ops, the time limit does not.
 func (r *run) worker(ctx, workCtx context.Context, cl cluster.Cluster, w int) error {
-	client, err := r.target.NewClient(cl.Nodes())
+	client, err := r.target.NewClient(cl.Nodes(), r.cfg.Workload)
 	if err != nil {
 		return fmt.Errorf("client %d: %w", w, err)
 	}
@@ -526,7 +537,7 @@ func (r *run) invoke(ctx context.Context, client targets.Client, p history.Proce
 	octx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
 	done := client.Invoke(octx, op)
 	cancel()
-	done.Process, done.F, done.Key, done.Time = p, op.F, op.Key, r.now()
+	done.Process, done.F, done.Key, done.Final, done.Time = p, op.F, op.Key, op.Final, r.now()
 	switch done.Type {
 	case history.OK:
 		r.ok.Add(1)
@@ -674,32 +685,95 @@ func (r *run) healAll(ctx context.Context, env nemesis.Env, nems map[string]neme
 	}
 }
 
-// finalReads reads every key the workload touched, retrying a few times so
-// a slow recovery does not leave the final state unread.
+// HealAllF is the f of the nemesis op recorded once the final phase has
+// healed every fault and every node runs again.
+const HealAllF = "heal-all"
+
+// finalRoundEvery is the least time between the starts of two rounds of
+// final reads.
+const finalRoundEvery = 250 * time.Millisecond
+
+// finalReads performs the final phase's reads: rounds in which every key
+// the workload touched is read on every node separately, each read marked
+// as a final read of that node (Op.Final), the nodes in parallel. Rounds
+// repeat until one round has every node answer every key ok with the same
+// value, or QuietPeriod has passed since the first round began; each
+// node's last ok read of a key is its final state of the key, and the
+// rounds before show when the nodes came to agree. A target whose reads
+// are linearizable agrees in the first round.
 func (r *run) finalReads(ctx context.Context, cl cluster.Cluster) {
-	client, err := r.target.NewClient(cl.Nodes())
-	if err != nil {
-		r.log.Error("final reads", zap.Error(err))
+	nodes := cl.Nodes()
+	reads := r.gen.FinalReads()
+	if len(nodes) == 0 || len(reads) == 0 {
 		return
 	}
-	defer client.Close()
-	process := history.Process(r.cfg.Concurrency * 1_000_000)
-	var okReads, keys int
-	for _, op := range r.gen.FinalReads() {
-		keys++
-		for attempt := 0; attempt < 5 && ctx.Err() == nil; attempt++ {
-			done := r.invoke(ctx, client, process, op)
-			if done.Type == history.Info {
-				process++
-			}
-			if done.Type == history.OK {
-				okReads++
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
+	clients := make([]targets.Client, len(nodes))
+	for i, n := range nodes {
+		c, err := r.target.NewClient([]cluster.Node{n}, r.cfg.Workload)
+		if err != nil {
+			r.log.Error("final reads", zap.String("node", n.ID()), zap.Error(err))
+			return
+		}
+		defer c.Close()
+		clients[i] = c
+	}
+	// Each node's reader is its own process, moving on after an info.
+	procs := make([]history.Process, len(nodes))
+	for i := range procs {
+		procs[i] = history.Process(r.cfg.Concurrency*1_000_000 + i*100_000)
+	}
+	// The rounds' reads stop a bounded time after the quiet period.
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.QuietPeriod+r.cfg.OpTimeout*time.Duration(min(len(reads), 30)))
+	defer cancel()
+	deadline := time.Now().Add(r.cfg.QuietPeriod)
+	round := 0
+	agreed := false
+	for !agreed && pctx.Err() == nil {
+		round++
+		began := time.Now()
+		values := make([][]history.Op, len(nodes))
+		var wg sync.WaitGroup
+		for i, n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				values[i] = make([]history.Op, len(reads))
+				for j, op := range reads {
+					op.Final = n.ID()
+					done := r.invoke(pctx, clients[i], procs[i], op)
+					if done.Type == history.Info {
+						procs[i]++
+					}
+					values[i][j] = done
+				}
+			}()
+		}
+		wg.Wait()
+		agreed = finalAgree(values)
+		if agreed || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-pctx.Done():
+		case <-time.After(time.Until(began.Add(finalRoundEvery))):
 		}
 	}
-	r.log.Info("final reads", zap.Int("keys", keys), zap.Int("ok", okReads))
+	r.log.Info("final reads", zap.Int("keys", len(reads)), zap.Int("nodes", len(nodes)), zap.Int("rounds", round),
+		zap.Bool("agreed", agreed))
+}
+
+// finalAgree reports whether every node read every key ok, with equal
+// values.
+func finalAgree(values [][]history.Op) bool {
+	for j := range values[0] {
+		for i := range values {
+			d := values[i][j]
+			if d.Type != history.OK || !bytes.Equal(d.Value, values[0][j].Value) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (r *run) scheduleSnapshot() []ScheduleEntry {

@@ -96,7 +96,7 @@ func buildView(r Run) view {
 
 	// The stats checker's counts, whether or not results.json has them.
 	var stats checker.StatsDetails
-	_ = json.Unmarshal(checker.CheckStats(r.Ops).Details, &stats)
+	_ = json.Unmarshal(checker.CheckStats(r.Ops, harness.CheckerOptions(r.Test.Config, "").Stats).Details, &stats)
 	v.Counts = countRows(stats.ByF)
 	faults := checker.FaultWindows(r.Ops)
 	if len(faults) > 0 {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"io"
+	"slices"
 	"sort"
 	"sync"
 
@@ -24,37 +26,64 @@ type Bug struct {
 	Checker     string
 }
 
-// Target is a system under test.
+// Workload is one workload a target serves: a generator of package
+// workloads, the ops of it the target implements (the generator issues only
+// these), and the checkers that decide histories of it on this target.
+type Workload struct {
+	Name     string
+	Ops      []string
+	Checkers []string
+}
+
+// Target is a system under test. A target package registers one Target
+// (Register, from its init function); the CLI, the harness and `faultline
+// targets` learn everything about it from that registration: how to run a
+// node, its clients, workloads, checkers, seeded bugs and roles.
 type Target interface {
 	Name() string
+	// NodeMain runs one node until ctx is done or it fails; `faultline node
+	// NAME ARGS` calls it with ARGS (those NodeCommand returned after
+	// "node NAME").
+	NodeMain(ctx context.Context, args []string, stderr io.Writer) error
 	// NodeCommand returns the arguments, after the faultline binary, that
-	// run node self. The node listens on self.Addr and draws all its
-	// randomness from seed (see NodeSeed).
+	// run node self: "node", Name(), then NodeMain's arguments. The node
+	// listens on self.Addr and draws all its randomness from seed (see
+	// NodeSeed).
 	NodeCommand(self cluster.Peer, peers []cluster.Peer, dataDir string, bugs []string, seed uint64) []string
-	// NewClient returns a client for one worker. Clients are not shared
-	// between workers.
-	NewClient(nodes []cluster.Node) (Client, error)
-	Workloads() []string
+	// NewClient returns a client for one worker running workload. Clients
+	// are not shared between workers. A client given one node asks that
+	// node first (the final reads of each node use one).
+	NewClient(nodes []cluster.Node, workload string) (Client, error)
+	// Workloads lists the workloads the target serves.
+	Workloads() []Workload
+	// Bugs lists the seeded bugs, each with the nemesis that exposes it.
 	Bugs() []Bug
+	// Roles names the roles some node plays ("leader", "coordinator"), which
+	// nemeses may select; RoleResolver resolves them. None for a
+	// leaderless target.
+	Roles() []string
+	// AnsweredErrors are the errors of failed operations that the target
+	// answered rather than refused or lost (its precondition did not hold,
+	// e.g. a cas whose expected value was not there): availability counts
+	// them as served.
+	AnsweredErrors() []string
+}
+
+// RoleResolver is implemented by targets with Roles: it returns the id of
+// the node that currently plays role, or an error when none does.
+type RoleResolver interface {
+	ResolveRole(ctx context.Context, nodes []cluster.Node, role string) (string, error)
 }
 
 // Client performs operations against a cluster for one worker.
 type Client interface {
 	// Invoke performs op (of type invoke) and returns its completion with
 	// Type ok, fail (certainly not applied) or info (may have been applied),
-	// Value filled for reads, and Node naming the node that was asked. It
+	// Value filled for reads, and Node naming the node that answered. It
 	// must return by the time ctx is done. Time and Index are set by the
 	// caller.
 	Invoke(ctx context.Context, op history.Op) history.Op
 	Close() error
-}
-
-// LeaderReporter is implemented by targets that have a leader; nemeses that
-// target the leader use it.
-type LeaderReporter interface {
-	// Leader returns the id of the node that currently believes it leads
-	// with the highest term, or an error when there is none.
-	Leader(ctx context.Context, nodes []cluster.Node) (string, error)
 }
 
 // HealthChecker is implemented by targets that can tell when the cluster is
@@ -62,6 +91,21 @@ type LeaderReporter interface {
 type HealthChecker interface {
 	Healthy(ctx context.Context, nodes []cluster.Node) error
 }
+
+// WorkloadOf returns t's workload named name.
+func WorkloadOf(t Target, name string) (Workload, error) {
+	var names []string
+	for _, w := range t.Workloads() {
+		if w.Name == name {
+			return w, nil
+		}
+		names = append(names, w.Name)
+	}
+	return Workload{}, fmt.Errorf("target %s serves workloads %v", t.Name(), names)
+}
+
+// HasRole reports whether t declares role.
+func HasRole(t Target, role string) bool { return slices.Contains(t.Roles(), role) }
 
 var (
 	mu       sync.RWMutex

@@ -10,7 +10,8 @@ import (
 )
 
 // Register generates reads, writes and compare-and-sets over a rotating set
-// of keys. Half the ops are reads, a quarter writes, a quarter cas.
+// of keys. Half the ops are reads, a quarter writes, a quarter cas; without
+// cas in Options.Ops (an LWW or MV register), half are writes.
 //
 // Each worker has its own stream (Worker), whose sequence of ops is a
 // function of the options, the worker number and the random source alone,
@@ -105,7 +106,7 @@ func (s *registerStream) Next(r *rand.Rand) history.Op {
 	switch x := r.Intn(4); {
 	case x < 2:
 		op.F = "read"
-	case x == 2 || len(kv.recent) == 0:
+	case x == 2 || len(kv.recent) == 0 || !s.g.opts.allows("cas"):
 		op.F = "write"
 		op.Value = history.MustValue(fresh())
 	default:
@@ -139,6 +140,3 @@ func (g *Register) FinalReads() []history.Op {
 	}
 	return ops
 }
-
-// Checkers implements Generator.
-func (g *Register) Checkers() []string { return []string{"linearizable", "stats"} }

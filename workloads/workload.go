@@ -6,6 +6,7 @@ package workloads
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 
 	"github.com/faultline-io/faultline/history"
@@ -21,8 +22,6 @@ type Generator interface {
 	// FinalReads returns the reads to perform after the final heal, one per
 	// key this generator has touched.
 	FinalReads() []history.Op
-	// Checkers names the checkers that apply to histories of this workload.
-	Checkers() []string
 }
 
 // Stream is one worker's sequence of invocations. It is not safe for
@@ -43,23 +42,54 @@ type Options struct {
 	OpsPerKey int
 	// Workers is how many workers will draw streams (default 1).
 	Workers int
+	// Ops restricts the generator to these ops (the ones the target
+	// serves); empty means every op of the workload. A generator refuses
+	// a set that leaves it nothing to do.
+	Ops []string
 }
+
+// allows reports whether o lets a generator issue op f.
+func (o Options) allows(f string) bool { return len(o.Ops) == 0 || slices.Contains(o.Ops, f) }
 
 // DefaultOptions are the options the CLI uses.
 func DefaultOptions() Options { return Options{Keys: 5, OpsPerKey: 400} }
 
-var factories = map[string]func(Options) Generator{
-	"register": func(o Options) Generator { return NewRegister(o) },
+// workload is one registered workload: its ops and its generator.
+type workload struct {
+	ops []string
+	new func(Options) Generator
 }
 
-// New returns the generator of the named workload.
+var factories = map[string]workload{
+	"register":    {[]string{"read", "write", "cas"}, func(o Options) Generator { return NewRegister(o) }},
+	"mv-register": {[]string{"read", "write"}, func(o Options) Generator { return NewRegister(o) }},
+	// lww-register is register without cas, for targets that check a
+	// last-writer-wins register for convergence alone.
+	"lww-register": {[]string{"read", "write"}, func(o Options) Generator { return NewRegister(o) }},
+	"counter":      {[]string{"read", "add"}, func(o Options) Generator { return NewCounter(o) }},
+	"set":          {[]string{"read", "add", "remove"}, func(o Options) Generator { return NewSet(o) }},
+}
+
+// New returns the generator of the named workload. o.Ops must be ops of
+// the workload and include "read" and one op that changes state.
 func New(name string, o Options) (Generator, error) {
 	f, ok := factories[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown workload %q (known: %v)", name, Names())
 	}
-	return f(o), nil
+	for _, op := range o.Ops {
+		if !slices.Contains(f.ops, op) {
+			return nil, fmt.Errorf("workload %s has no op %q (its ops: %v)", name, op, f.ops)
+		}
+	}
+	if len(o.Ops) > 0 && (!slices.Contains(o.Ops, "read") || len(o.Ops) < 2) {
+		return nil, fmt.Errorf("workload %s needs read and an op that changes state, got %v", name, o.Ops)
+	}
+	return f.new(o), nil
 }
+
+// Ops lists the ops of the named workload (nil when unknown).
+func Ops(name string) []string { return factories[name].ops }
 
 // Names lists the workloads.
 func Names() []string {

@@ -21,6 +21,7 @@ func newCheckCommand(g *globals) *cobra.Command {
 		format   string
 		timeout  time.Duration
 		outDir   string
+		workload string
 	)
 	cmd := &cobra.Command{
 		Use:   "check <run-dir | history-file>",
@@ -42,6 +43,10 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 			var ops []history.Op
 			var prev harness.RunResults // what the run itself recorded
 			dir := outDir
+			// A history file is checked as one of --workload on the
+			// default target; a run directory as its test.
+			cfg := harness.DefaultConfig()
+			cfg.Workload = workload
 			switch {
 			case st.IsDir():
 				if prev, err = runState(path); err != nil {
@@ -50,11 +55,14 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 				if format != "jsonl" {
 					return badInputf("--format %s: a run directory holds a jsonl history", format)
 				}
+				tr, terr := harness.ReadTestRecord(path)
+				switch {
+				case terr == nil:
+					cfg = tr.Config
+				case !errors.Is(terr, fs.ErrNotExist):
+					return badInput(terr)
+				}
 				if len(names) == 0 {
-					tr, err := harness.ReadTestRecord(path)
-					if err != nil && !errors.Is(err, fs.ErrNotExist) {
-						return badInput(err)
-					}
 					names = tr.Checkers
 				}
 				if dir == "" {
@@ -78,7 +86,9 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 			if len(names) == 0 {
 				names = []string{"linearizable", "stats"}
 			}
-			res, err := harness.CheckOps(ops, names, timeout, dir)
+			opts := harness.CheckerOptions(cfg, dir)
+			opts.Linearizable.Timeout = timeout
+			res, err := harness.CheckOps(ops, names, opts)
 			if err != nil {
 				return badInput(err)
 			}
@@ -110,6 +120,7 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 	f.StringSliceVar(&checkers, "checker", nil, "checkers to run (default: the test's, or linearizable,stats)")
 	f.StringVar(&format, "format", "jsonl", "history format: jsonl or jepsen")
 	f.DurationVar(&timeout, "checker-timeout", 60*time.Second, "linearizability search limit; past it the verdict is unknown")
+	f.StringVar(&workload, "workload", "register", "the workload a history file records, for the convergence checker (a run directory's test says)")
 	f.StringVar(&outDir, "out", "", "directory for files checkers write (default: the run directory; none for a file)")
 	return cmd
 }

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"context"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/faultline-io/faultline/targets/raft"
+	"github.com/faultline-io/faultline/targets"
+	// The bundled targets register themselves.
+	_ "github.com/faultline-io/faultline/targets/crdt"
+	_ "github.com/faultline-io/faultline/targets/raft"
 )
-
-// nodeMains maps a bundled target to the function that runs one of its nodes.
-var nodeMains = map[string]func(ctx context.Context, args []string, stderr io.Writer) error{
-	"raft": raft.NodeMain,
-}
 
 func newNodeCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -25,14 +21,11 @@ func newNodeCommand(g *globals) *cobra.Command {
 			if len(args) == 0 {
 				return badInputf("node: name a target")
 			}
-			main, ok := nodeMains[args[0]]
-			if !ok {
-				return badInputf("node: no bundled target %q", args[0])
+			t, err := targets.Get(args[0])
+			if err != nil {
+				return badInputf("node: %v", err)
 			}
-			if err := main(cmd.Context(), args[1:], os.Stderr); err != nil {
-				return err
-			}
-			return nil
+			return t.NodeMain(cmd.Context(), args[1:], os.Stderr)
 		},
 	}
 }

@@ -72,6 +72,7 @@ func bindRunFlags(f *pflag.FlagSet, cfg *harness.Config, nemeses, bugs *[]string
 	f.DurationVar(&cfg.OpTimeout, "op-timeout", cfg.OpTimeout, "client operation timeout (a timed-out write is recorded as info)")
 	f.DurationVar(&cfg.CheckerTimeout, "checker-timeout", cfg.CheckerTimeout, "linearizability search limit; past it the verdict is unknown")
 	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long to wait for a healthy cluster")
+	f.DurationVar(&cfg.QuietPeriod, "quiet-period", cfg.QuietPeriod, "after the final heal, how long rounds of reads on every node wait for the nodes to agree")
 	f.StringVar(&cfg.Binary, "node-binary", "", "faultline binary used for nodes (default: this executable)")
 	f.IntVar(&cfg.Port, "port", cfg.Port, "node port on runtimes where each node has its own address")
 	f.IntVar(&cfg.Keys, "keys", cfg.Keys, "keys in use at once")

@@ -18,13 +18,20 @@ func newTargetsCommand(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := cmd.OutOrStdout()
 			for _, t := range targets.All() {
-				fmt.Fprintf(w, "%s\n  workloads: %s\n", t.Name(), strings.Join(t.Workloads(), ", "))
+				roles := "none"
+				if len(t.Roles()) > 0 {
+					roles = strings.Join(t.Roles(), ", ")
+				}
+				fmt.Fprintf(w, "%s\n  roles: %s\n  workloads (--workload NAME: ops; checkers):\n", t.Name(), roles)
+				for _, wl := range t.Workloads() {
+					fmt.Fprintf(w, "    %-20s %s; %s\n", wl.Name, strings.Join(wl.Ops, ", "), strings.Join(wl.Checkers, ", "))
+				}
 				if len(t.Bugs()) > 0 {
 					fmt.Fprintln(w, "  seeded bugs (--bug NAME):")
 				}
 				for _, b := range t.Bugs() {
-					fmt.Fprintf(w, "    %-20s %s\n    %-20s exposed by --nemesis %s, checker %s\n",
-						b.Name, b.Description, "", strings.Join(b.Nemesis, ","), b.Checker)
+					fmt.Fprintf(w, "    %-20s %s\n    %-20s exposed by --workload %s --nemesis %s, checker %s\n",
+						b.Name, b.Description, "", b.Workload, strings.Join(b.Nemesis, ","), b.Checker)
 				}
 			}
 			fmt.Fprintf(w, "nemeses: %s\n", strings.Join(nemesis.Names(), ", "))

@@ -125,10 +125,12 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 			c.rotate()
 		}
 	}
+	// id and addr are the node asked; a hint naming a leader outside the
+	// client's nodes (a client pinned to one node) is followed by address.
+	id, addr := c.nodes[idx].ID(), c.nodes[idx].Addr()
 	for hop := 0; ; hop++ {
-		node := c.nodes[idx]
-		res.Node = node.ID()
-		kr, sent, err := c.post(ctx, node.Addr(), req)
+		res.Node = id
+		kr, sent, err := c.post(ctx, addr, req)
 		if err != nil {
 			away()
 			switch {
@@ -152,9 +154,19 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 			return res
 		case kr.Error == ErrCodeNotLeader:
 			i, known := c.index[kr.Leader]
+			timeLeft := func() bool {
+				dl, ok := ctx.Deadline()
+				return hop < maxHops && (!ok || time.Until(dl) > 100*time.Millisecond)
+			}
 			if known && i != idx {
 				c.cur, idx = i, i
-				if dl, ok := ctx.Deadline(); hop < maxHops && (!ok || time.Until(dl) > 100*time.Millisecond) {
+				id, addr = c.nodes[i].ID(), c.nodes[i].Addr()
+				if timeLeft() {
+					continue
+				}
+			} else if !known && kr.Leader != "" && kr.LeaderAddr != "" && kr.Leader != id {
+				id, addr = kr.Leader, kr.LeaderAddr
+				if timeLeft() {
 					continue
 				}
 			} else {

@@ -2,7 +2,6 @@ package raft
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -124,33 +123,8 @@ func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// ParsePeers parses "n1=HOST:PORT,n2=HOST:PORT".
-func ParsePeers(s string) ([]cluster.Peer, error) {
-	var peers []cluster.Peer
-	seen := map[string]bool{}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		id, addr, ok := strings.Cut(part, "=")
-		if !ok || id == "" || addr == "" {
-			return nil, fmt.Errorf("--peers entry %q is not id=HOST:PORT", part)
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("--peers entry %q: %v", part, err)
-		}
-		if seen[id] {
-			return nil, fmt.Errorf("--peers names %q twice", id)
-		}
-		seen[id] = true
-		peers = append(peers, cluster.Peer{ID: id, Addr: addr})
-	}
-	if len(peers) == 0 {
-		return nil, errors.New("--peers is empty")
-	}
-	return peers, nil
-}
+// ParsePeers parses "n1=HOST:PORT,n2=HOST:PORT" (cluster.ParsePeers).
+func ParsePeers(s string) ([]cluster.Peer, error) { return cluster.ParsePeers(s) }
 
 // bugList is a flag.Value collecting --bug flags, each possibly a comma list.
 type bugList []string

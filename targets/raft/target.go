@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -87,20 +88,48 @@ func BugNames() []string {
 }
 
 // Target is the bundled Raft key-value store. It implements targets.Target,
-// targets.LeaderReporter and targets.HealthChecker.
+// targets.RoleResolver and targets.HealthChecker.
 type Target struct{}
 
 var (
-	_ targets.Target         = Target{}
-	_ targets.LeaderReporter = Target{}
-	_ targets.HealthChecker  = Target{}
+	_ targets.Target        = Target{}
+	_ targets.RoleResolver  = Target{}
+	_ targets.HealthChecker = Target{}
 )
+
+// RoleLeader is the role of the node that leads.
+const RoleLeader = "leader"
 
 // Name returns "raft".
 func (Target) Name() string { return "raft" }
 
-// Workloads returns the workloads the target supports: "register".
-func (Target) Workloads() []string { return []string{"register"} }
+// Workloads returns the workloads the target serves: "register" (read,
+// write, cas), checked for linearizability.
+func (Target) Workloads() []targets.Workload {
+	return []targets.Workload{
+		{Name: "register", Ops: []string{"read", "write", "cas"}, Checkers: []string{"linearizable", "stats"}},
+	}
+}
+
+// Roles returns "leader".
+func (Target) Roles() []string { return []string{RoleLeader} }
+
+// AnsweredErrors returns the definite errors that answer an operation: a
+// cas whose expected value was not there.
+func (Target) AnsweredErrors() []string { return []string{ErrCodeCASMismatch} }
+
+// NodeMain runs one node (see the package-level NodeMain).
+func (Target) NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
+	return NodeMain(ctx, args, stderr)
+}
+
+// ResolveRole returns the leader for RoleLeader.
+func (t Target) ResolveRole(ctx context.Context, nodes []cluster.Node, role string) (string, error) {
+	if role != RoleLeader {
+		return "", fmt.Errorf("raft has no role %q (roles: %s)", role, RoleLeader)
+	}
+	return t.Leader(ctx, nodes)
+}
 
 // NodeCommand returns the arguments after the faultline binary that run
 // node self: `node raft --id ... --listen ... --peers ... --data ...` and one
@@ -119,7 +148,10 @@ func (Target) NodeCommand(self cluster.Peer, peers []cluster.Peer, dataDir strin
 }
 
 // NewClient returns a client for one worker.
-func (Target) NewClient(nodes []cluster.Node) (targets.Client, error) { return NewClient(nodes) }
+// The workload is always "register".
+func (Target) NewClient(nodes []cluster.Node, _ string) (targets.Client, error) {
+	return NewClient(nodes)
+}
 
 // Bugs returns the seeded bugs, each with the nemesis that exposes it.
 func (Target) Bugs() []targets.Bug {

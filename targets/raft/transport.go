@@ -1,19 +1,12 @@
 package raft
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"log"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/faultline-io/faultline/cluster"
+	"github.com/faultline-io/faultline/targets/peer"
 	"github.com/faultline-io/faultline/targets/raft/core"
 	"github.com/faultline-io/faultline/targets/seam"
 )
@@ -60,159 +53,18 @@ func (t *ShimTransport) Close() error {
 // of core.Message.
 const MessagePath = "/raft/message"
 
-// HTTPTransport sends batched JSON messages to each peer's MessagePath. One
-// goroutine per peer drains that peer's queue and POSTs whatever has
-// accumulated while the previous POST was in flight, so a slow or
-// unreachable peer never delays the others; on any error the batch is
-// dropped.
-type HTTPTransport struct {
-	self   string
-	logger *log.Logger
-	client *http.Client
-	peers  map[string]*peerSender
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
+// HTTPTransport sends batched JSON messages to each peer's MessagePath
+// (package peer's HTTPSender of core.Message).
+type HTTPTransport = peer.HTTPSender[core.Message]
 
-// HTTPTransportOptions tunes an HTTPTransport; zero fields take defaults.
-type HTTPTransportOptions struct {
-	// QueueLen is the number of messages queued per peer before Send
-	// drops (default 4096).
-	QueueLen int
-	// Timeout bounds one POST, connection included (default 500 ms).
-	Timeout time.Duration
-	// MaxBatch is the most messages in one POST (default 1024).
-	MaxBatch int
-}
-
-type peerSender struct {
-	id, addr string
-	q        chan core.Message
-	dropped  atomic.Int64
-	failing  atomic.Bool
-}
+// HTTPTransportOptions tunes an HTTPTransport; Path is always MessagePath.
+type HTTPTransportOptions = peer.Options
 
 // NewHTTPTransport returns a transport from self to every other peer in
 // peers, and starts its sender goroutines.
 func NewHTTPTransport(self string, peers []cluster.Peer, logger *log.Logger, o HTTPTransportOptions) *HTTPTransport {
-	if o.QueueLen <= 0 {
-		o.QueueLen = 4096
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 500 * time.Millisecond
-	}
-	if o.MaxBatch <= 0 {
-		o.MaxBatch = 1024
-	}
-	if logger == nil {
-		logger = log.New(io.Discard, "", 0)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t := &HTTPTransport{
-		self:   self,
-		logger: logger,
-		peers:  map[string]*peerSender{},
-		ctx:    ctx,
-		cancel: cancel,
-		client: &http.Client{
-			Timeout: o.Timeout,
-			Transport: &http.Transport{
-				Proxy:               nil,
-				DialContext:         (&net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}).DialContext,
-				MaxIdleConnsPerHost: 2,
-				IdleConnTimeout:     90 * time.Second,
-				DisableCompression:  true,
-			},
-		},
-	}
-	for _, p := range peers {
-		if p.ID == self {
-			continue
-		}
-		ps := &peerSender{id: p.ID, addr: p.Addr, q: make(chan core.Message, o.QueueLen)}
-		t.peers[p.ID] = ps
-		t.wg.Add(1)
-		go t.run(ps, o.MaxBatch)
-	}
-	return t
-}
-
-// Send implements Transport.
-func (t *HTTPTransport) Send(msgs []core.Message) {
-	for _, m := range msgs {
-		ps := t.peers[m.To]
-		if ps == nil {
-			continue
-		}
-		select {
-		case ps.q <- m:
-		default:
-			ps.dropped.Add(1)
-		}
-	}
-}
-
-// Close implements Transport.
-func (t *HTTPTransport) Close() error {
-	t.cancel()
-	t.wg.Wait()
-	t.client.CloseIdleConnections()
-	return nil
-}
-
-func (t *HTTPTransport) run(ps *peerSender, maxBatch int) {
-	defer t.wg.Done()
-	url := "http://" + ps.addr + MessagePath
-	batch := make([]core.Message, 0, maxBatch)
-	for {
-		batch = batch[:0]
-		select {
-		case <-t.ctx.Done():
-			return
-		case m := <-ps.q:
-			batch = append(batch, m)
-		}
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case m := <-ps.q:
-				batch = append(batch, m)
-			default:
-				break more
-			}
-		}
-		err := t.post(url, batch)
-		switch {
-		case err != nil && !ps.failing.Swap(true):
-			t.logger.Printf("transport: sending to %s (%s) fails: %v; dropping until it recovers", ps.id, ps.addr, err)
-		case err == nil && ps.failing.Swap(false):
-			t.logger.Printf("transport: %s reachable again (%d messages dropped on full queue so far)", ps.id, ps.dropped.Load())
-		}
-	}
-}
-
-func (t *HTTPTransport) post(url string, batch []core.Message) error {
-	body, err := json.Marshal(batch)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(t.ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Raft-From", t.self)
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s", resp.Status)
-	}
-	return nil
+	o.Path, o.FromHeader = MessagePath, "X-Raft-From"
+	return peer.NewHTTPSender(self, peers, func(m core.Message) string { return m.To }, logger, o)
 }
 
 // MemNetwork connects nodes in one process without sockets, for tests. It

@@ -1,0 +1,212 @@
+package crdt
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/faultline-io/faultline/targets/crdt/core"
+)
+
+// Clock is where the node reads time: the clock seam in a real node.
+type Clock interface{ Now() time.Time }
+
+// Saver makes states durable (Storage in a real node).
+type Saver interface {
+	Save(changed map[string]core.State) error
+}
+
+// Sender carries gossip to peers, best effort.
+type Sender interface{ Send(msgs []Message) }
+
+// requestTimeout bounds how long a client request waits for its answer.
+const requestTimeout = time.Second
+
+// maxTickWait bounds the wait for the machine's next tick, so a clock seam
+// that jumps back cannot put the node to sleep.
+const maxTickWait = 50 * time.Millisecond
+
+// Node is one CRDT node: the process shell around a Machine. One goroutine
+// (Run) owns the machine and turns I/O into its events (peer messages,
+// client requests, ticks at the clock's reading) and carries out each Batch
+// in the order Batch states: persist and fsync, then send, then answer.
+// HTTP handlers talk to it through channels.
+type Node struct {
+	m      *Machine
+	clock  Clock
+	store  Saver
+	send   Sender
+	logger *log.Logger
+
+	recvc   chan []Message
+	reqc    chan *request
+	done    chan struct{}
+	nextID  uint64
+	waiting map[uint64]*request
+}
+
+type request struct {
+	req  Request
+	resp chan Response
+}
+
+// NewNode returns a node around m.
+func NewNode(m *Machine, clock Clock, store Saver, send Sender, logger *log.Logger) *Node {
+	if logger == nil {
+		logger = log.New(io.Discard, "", 0)
+	}
+	return &Node{m: m, clock: clock, store: store, send: send, logger: logger,
+		recvc: make(chan []Message, 64), reqc: make(chan *request, 256), done: make(chan struct{}),
+		waiting: map[uint64]*request{}}
+}
+
+// Run drives the machine until ctx is done (nil) or a persist fails (the
+// error: after a failed fsync nothing may be acknowledged; requests in
+// flight are then answered as indefinite).
+func (n *Node) Run(ctx context.Context) error {
+	defer close(n.done)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			n.stopping()
+			return nil
+		case <-timer.C:
+			n.m.Tick(n.clock.Now())
+		case msgs := <-n.recvc:
+			n.m.Step(n.clock.Now(), msgs)
+		case r := <-n.reqc:
+			n.request(r)
+		}
+		n.drain()
+		b := n.m.Ready()
+		if err := n.store.Save(b.Persist); err != nil {
+			n.logger.Printf("fatal: persist: %v", err)
+			n.stopping()
+			return err
+		}
+		n.send.Send(b.Messages)
+		for _, rp := range b.Replies {
+			if r := n.waiting[rp.ID]; r != nil {
+				delete(n.waiting, rp.ID)
+				r.resp <- rp.Resp
+			}
+		}
+		wait := n.m.NextTick().Sub(n.clock.Now())
+		timer.Reset(min(max(wait, time.Millisecond), maxTickWait))
+	}
+}
+
+// stopping answers every waiting request as indefinite: its outcome was in
+// a batch that was never carried out.
+func (n *Node) stopping() {
+	for id, r := range n.waiting {
+		delete(n.waiting, id)
+		r.resp <- Response{Error: ErrCodeStopping}
+	}
+}
+
+func (n *Node) request(r *request) {
+	n.nextID++
+	n.waiting[n.nextID] = r
+	n.m.Request(n.clock.Now(), n.nextID, r.req)
+}
+
+// drain takes whatever else is already waiting, so one batch (one fsync)
+// covers it all.
+func (n *Node) drain() {
+	for range 512 {
+		select {
+		case msgs := <-n.recvc:
+			n.m.Step(n.clock.Now(), msgs)
+		case r := <-n.reqc:
+			n.request(r)
+		default:
+			return
+		}
+	}
+}
+
+// Handler returns the node's HTTP API: GossipPath for peers, OpPath and
+// HealthPath for clients and the harness. The result is a *http.ServeMux
+// so the admin API can be added beside it.
+func (n *Node) Handler() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+GossipPath, n.handleGossip)
+	mux.HandleFunc("POST "+OpPath, n.handleOp)
+	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-n.done:
+			http.Error(w, "stopped", http.StatusServiceUnavailable)
+		default:
+			io.WriteString(w, "ok\n")
+		}
+	})
+	return mux
+}
+
+func (n *Node) handleGossip(w http.ResponseWriter, r *http.Request) {
+	var msgs []Message
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 512<<20)).Decode(&msgs); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	select {
+	case n.recvc <- msgs:
+		w.WriteHeader(http.StatusNoContent)
+	case <-n.done:
+		http.Error(w, "stopped", http.StatusServiceUnavailable)
+	case <-time.After(time.Second):
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}
+}
+
+func (n *Node) handleOp(w http.ResponseWriter, hr *http.Request) {
+	var req Request
+	if err := json.NewDecoder(http.MaxBytesReader(w, hr.Body, 1<<20)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, Response{Error: "bad-request: " + err.Error(), Definite: true})
+		return
+	}
+	ctx, cancel := context.WithTimeout(hr.Context(), requestTimeout)
+	defer cancel()
+	r := &request{req: req, resp: make(chan Response, 1)}
+	select {
+	case n.reqc <- r:
+	case <-ctx.Done():
+		writeJSON(w, http.StatusServiceUnavailable, Response{Error: ErrCodeBusy, Definite: true})
+		return
+	case <-n.done:
+		writeJSON(w, http.StatusServiceUnavailable, Response{Error: ErrCodeBusy, Definite: true})
+		return
+	}
+	select {
+	case resp := <-r.resp:
+		code := http.StatusOK
+		if !resp.OK {
+			code = http.StatusBadRequest
+			if !resp.Definite {
+				code = http.StatusServiceUnavailable
+			}
+		}
+		writeJSON(w, code, resp)
+	case <-ctx.Done():
+		writeJSON(w, http.StatusGatewayTimeout, Response{Error: "timeout"})
+	case <-n.done:
+		select {
+		case resp := <-r.resp:
+			writeJSON(w, http.StatusOK, resp)
+		default:
+			writeJSON(w, http.StatusServiceUnavailable, Response{Error: ErrCodeStopping})
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
