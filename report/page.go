@@ -27,6 +27,10 @@ pre { padding: 0.6em; overflow-x: auto; }
 img { max-width: 100%; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
 dt { color: #666; } dd { margin: 0; }
+h3 { font-size: 1em; margin: 1.5em 0 0.3em; }
+td code { word-break: break-all; }
+table.states { width: auto; min-width: 40%; }
+.kind { font-weight: 600; }
 </style>
 </head>
 <body>
@@ -56,6 +60,35 @@ dt { color: #666; } dd { margin: 0; }
 {{range .Results}}<tr><td>{{.Checker}}</td><td>{{.Valid}}</td><td>{{.Summary}}</td><td>{{.FirstAnomaly}}</td>
 <td>{{range .Files}}<a href="{{.}}">{{.}}</a> {{end}}</td></tr>
 {{end}}</table>{{else}}<p>Not checked.</p>{{end}}
+{{range $c := .Convergence}}
+<h2>Convergence ({{.Verdict}})</h2>
+{{with .DetailsError}}<p class="err">details could not be read: {{.}}</p>{{else}}<dl>
+<dt>convergence time</dt><dd>{{with .Time}}{{.}} from {{$c.From}} to agreement{{with $c.At}} at {{.}}{{end}}{{else}}none: {{.NoTime}}{{with $c.From}} (counting from {{.}}){{end}}{{end}}</dd>
+<dt>model</dt><dd>{{.Model}}</dd>
+<dt>keys</dt><dd>{{.Keys}}</dd>
+<dt>nodes</dt><dd>{{.Nodes}}</dd>
+<dt>ok final reads</dt><dd>{{.FinalReads}}</dd>
+{{with .Quiet}}<dt>quiet period</dt><dd>{{.}}</dd>{{end}}
+{{if .FailingKeys}}<dt>failing keys</dt><dd>{{.FailingKeys}}</dd>{{end}}
+{{if .IncompleteKeys}}<dt>incomplete keys</dt><dd>{{.IncompleteKeys}} (some node has no ok final read)</dd>{{end}}
+</dl>{{end}}
+{{range .Failures}}<h3>key <code>{{.Key}}</code></h3>
+<table class="states">
+<tr><th>node</th><th>final state</th></tr>
+{{range .States}}<tr><td>{{.Node}}</td><td>{{if .Missing}}<em>no ok final read</em>{{else}}<code>{{.State}}</code>{{end}}</td></tr>
+{{end}}</table>
+{{range .Problems}}<p><span class="kind">{{.Kind}}</span>: {{.Reason}}</p>
+{{if .Ops}}<table>
+<tr><th>cited as</th><th>f</th><th>type</th><th>node</th><th>value</th><th>invoke</th><th>complete</th><th>process</th><th>history index</th></tr>
+{{range .Ops}}<tr><td>{{.Role}}</td><td>{{.F}}{{with .Final}} (final read of {{.}}){{end}}</td><td>{{.Type}}</td><td>{{.Node}}</td><td><code>{{.Value}}</code></td><td class="n">{{.Invoke}}</td><td class="n">{{.Complete}}</td><td>{{.Process}}</td><td class="n">{{.Index}}</td></tr>
+{{end}}</table>{{end}}{{with .OmittedOps}}<p>{{.}} more operations not shown.</p>{{end}}
+{{end}}{{end}}{{if lt (len .Failures) .FailingKeys}}<p>First {{len .Failures}} of {{.FailingKeys}} failing keys shown; results.json lists up to 100.</p>{{end}}
+{{with .Incomplete}}<h3>Keys without an ok final read on every node</h3>
+<table>
+<tr><th>key</th><th>missing on</th></tr>
+{{range .}}<tr><td><code>{{.Key}}</code></td><td>{{.Missing}}</td></tr>
+{{end}}</table>{{end}}{{if lt (len .Incomplete) .IncompleteKeys}}<p>First {{len .Incomplete}} of {{.IncompleteKeys}} incomplete keys shown.</p>{{end}}
+{{end}}
 
 <h2>Latency and throughput</h2>
 {{with .PlotError}}<p class="err">plots could not be drawn: {{.}}</p>{{end}}

@@ -1,7 +1,9 @@
 // Package report renders a run directory as one self-contained HTML page:
-// the verdict, how to reproduce the run, the checkers' results, the fault
-// timeline, and plots of latency and throughput with the fault windows
-// shaded.
+// the verdict, how to reproduce the run, the checkers' results (with the
+// convergence checker's time from heal to agreement and, per failing key,
+// every node's final state and the operations that explain each problem),
+// the fault timeline, and plots of latency and throughput with the fault
+// windows shaded.
 //
 // The page fetches nothing at view time: styles are inline and plots are
 // SVG embedded as data: URIs in <img> elements, so nothing in them can run

@@ -22,6 +22,7 @@ type view struct {
 	CommandLine string
 	Started     string
 	Results     []resultRow
+	Convergence []convergenceView
 	Counts      []countRow
 	Faults      []faultRow
 	FaultsShown int
@@ -89,6 +90,7 @@ func buildView(r Run) view {
 			}
 			v.Results = append(v.Results, row)
 		}
+		v.Convergence = convergenceViews(r.Results.Results)
 	}
 	if firstAnom != nil {
 		v.FirstAnom = secs(*firstAnom)
