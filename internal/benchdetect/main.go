@@ -1,5 +1,5 @@
 // Command benchdetect measures how well faultline's nemeses expose the
-// bundled Raft target's seeded bugs: for every bug, with its paired
+// bundled targets' seeded bugs (Raft's, and the CRDT store's rows): for every bug, with its paired
 // nemeses, it runs `faultline run` over N seeds of T seconds each and reads
 // each run's results.json; it then runs the correct build under the same
 // nemeses and seeds, where any anomaly is a false alarm. It prints a
@@ -47,6 +47,9 @@ import (
 // benchCase is one row: a bug (empty: the correct build) and its nemeses,
 // or a scenario file (docs/scenarios) instead of a generated schedule.
 type benchCase struct {
+	// Target and Workload default to raft and register.
+	Target   string
+	Workload string
 	Bug      string
 	Nemeses  []string
 	Scenario string // path relative to the repository root
@@ -72,10 +75,25 @@ func (c benchCase) name() string {
 	return c.Bug
 }
 
+// target and workload resolve the defaults.
+func (c benchCase) target() string   { return cmpOr(c.Target, "raft") }
+func (c benchCase) workload() string { return cmpOr(c.Workload, "register") }
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
 func (c benchCase) key() string {
 	b := c.Bug
 	if b == "" {
 		b = "correct"
+	}
+	if c.Target != "" {
+		// Raft rows keep their old keys, so earlier runs are reused.
+		b = c.target() + "-" + c.workload() + "__" + b
 	}
 	if c.Scenario != "" {
 		return b + "__scenario-" + strings.TrimSuffix(filepath.Base(c.Scenario), ".yaml")
@@ -126,7 +144,22 @@ func allCases(nemeses []string) []benchCase {
 	for _, c := range scenarioCases {
 		cases = append(cases, c, benchCase{Nemeses: c.Nemeses, Scenario: c.Scenario})
 	}
-	return append(cases, overlapCases...)
+	cases = append(cases, overlapCases...)
+	return append(cases, crdtCases...)
+}
+
+// crdtCases are the CRDT store's seeded bugs with their paired nemeses
+// and workloads, then its correct build under those and under the faults
+// of the acceptance runs.
+var crdtCases = []benchCase{
+	{Target: "crdt", Workload: "counter", Bug: "sum-merge", Nemeses: []string{"partition"}},
+	{Target: "crdt", Workload: "set", Bug: "remove-by-value", Nemeses: []string{"partition"}},
+	{Target: "crdt", Workload: "counter", Bug: "gossip-drop", Nemeses: []string{"partition"}},
+	{Target: "crdt", Workload: "lww-register", Bug: "lww-wall-clock", Nemeses: []string{"clock-jump"}},
+	{Target: "crdt", Workload: "counter", Nemeses: []string{"partition"}},
+	{Target: "crdt", Workload: "set", Nemeses: []string{"partition"}},
+	{Target: "crdt", Workload: "lww-register", Nemeses: []string{"clock-jump"}},
+	{Target: "crdt", Workload: "mv-register", Nemeses: []string{"partition", "kill", "loss"}},
 }
 
 // scenarioCases are bugs with a scenario written to expose them fast
@@ -191,7 +224,7 @@ func main() {
 	var jobs []job
 	skipped := map[string]string{}
 	for _, c := range cases {
-		if len(want) > 0 && !want[c.name()] && !want[c.key()] {
+		if len(want) > 0 && !want[c.name()] && !want[c.key()] && !want[c.target()] {
 			continue
 		}
 		if runtime == "local" && c.needsNetNS() {
@@ -232,8 +265,8 @@ func main() {
 					mu.Lock()
 					out[i] = &res
 					done++
-					fmt.Fprintf(os.Stderr, "benchdetect: [%d/%d] %-18s %-36s seed %3d → exit %d first anomaly %s %s\n",
-						done, len(jobs), j.c.name(), j.c.faults(), j.seed, res.Exit, fmtSecs(res.FirstAnomaly), res.Err)
+					fmt.Fprintf(os.Stderr, "benchdetect: [%d/%d] %s/%s %-18s %-36s seed %3d → exit %d first anomaly %s %s\n",
+						done, len(jobs), j.c.target(), j.c.workload(), j.c.name(), j.c.faults(), j.seed, res.Exit, fmtSecs(res.FirstAnomaly), res.Err)
 					mu.Unlock()
 				}
 			}()
@@ -301,7 +334,7 @@ func runOne(ctx context.Context, bin, runtime, store string, c benchCase, seed i
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return runResult{Exit: -1, FirstAnomaly: -1, Err: err.Error()}
 	}
-	args := []string{"run", "--runtime", runtime, "--target", "raft", "--workload", "register",
+	args := []string{"run", "--runtime", runtime, "--target", c.target(), "--workload", c.workload(),
 		"--nodes", "3", "--time-limit", dur.String(),
 		"--seed", strconv.FormatInt(seed, 10), "--store", filepath.Join(dir, "store")}
 	if c.Scenario != "" {
@@ -394,15 +427,15 @@ func quantile(xs []float64, q float64) float64 {
 
 func render(cases []benchCase, results map[string][]runResult, skipped map[string]string, runtime string, seeds int, dur time.Duration, parallel int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Runtime %s; seeds 1..N (N = runs) of %v each, %d run(s) at a time; 3 nodes, register workload, default rate (200/s), "+
+	fmt.Fprintf(&b, "Runtime %s; seeds 1..N (N = runs) of %v each, %d run(s) at a time; 3 nodes, default rate (200/s), "+
 		"concurrency (10) and nemesis interval (3 s).\n\n", runtime, dur, max(parallel, 1))
-	fmt.Fprintln(&b, "| build | nemeses | runs | detected (exit 1) | unknown (exit 2) | errors | median first anomaly | p90 first anomaly |")
-	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(&b, "| target / workload | build | nemeses | runs | detected (exit 1) | unknown (exit 2) | errors | median first anomaly | p90 first anomaly |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|")
 	for _, c := range cases {
 		name := c.name()
 		nem := c.faults()
 		if why, ok := skipped[c.key()]; ok {
-			fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | |\n", name, nem, why)
+			fmt.Fprintf(&b, "| %s / %s | %s | %s | skipped: %s | | | | | |\n", c.target(), c.workload(), name, nem, why)
 			continue
 		}
 		rs := results[c.key()]
@@ -430,7 +463,7 @@ func render(cases []benchCase, results map[string][]runResult, skipped map[strin
 		if c.Bug == "" {
 			label = fmt.Sprintf("%d false alarms", det)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | %d | %s | %s |\n", name, nem, len(rs), label, unk, errs,
+		fmt.Fprintf(&b, "| %s / %s | %s | %s | %d | %s | %d | %d | %s | %s |\n", c.target(), c.workload(), name, nem, len(rs), label, unk, errs,
 			fmtSecs(quantile(times, 0.5)), fmtSecs(quantile(times, 0.9)))
 	}
 	return b.String()

@@ -18,9 +18,11 @@ import (
 )
 
 // Client is one worker's client of a CRDT cluster. Every node accepts
-// reads and writes, so a client sticks to one node (successive clients
-// start at successive nodes) and moves to the next only when it cannot
-// reach it. An answer the node gave is final: ok, or a definite error
+// reads and writes, so a client sends each operation to the next node in
+// turn (successive clients start at successive nodes), as clients of a
+// leaderless store spread over its replicas: one worker's remove on one
+// node and re-add on another is what an observed-remove set must get
+// right. An answer the node gave is final: ok, or a definite error
 // (fail); a request that may have reached the node without an answer
 // (timeout, reset) is info, except a read, which changes nothing and so
 // fails.
@@ -72,6 +74,7 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 	res := op
 	res.Error = ""
 	node := c.nodes[c.cur]
+	c.cur = (c.cur + 1) % len(c.nodes)
 	res.Node = node.ID()
 	req := Request{Kind: c.kind, F: op.F, Key: op.Key}
 	if op.F != "read" {
@@ -79,7 +82,6 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 	}
 	resp, sent, err := c.post(ctx, node.Addr(), req)
 	if err != nil {
-		c.cur = (c.cur + 1) % len(c.nodes)
 		res.Error = err.Error()
 		switch {
 		case !sent, op.F == "read":
