@@ -90,7 +90,13 @@ type ConvergenceFailure struct {
 //     same node had already seen, and so must have replaced;
 //   - "lost-write": an MV register lost an ok write that no other write
 //     could have superseded;
-//   - "duplicate-value": an MV register holds a value twice.
+//   - "duplicate-value": an MV register holds a value twice;
+//   - "impossible-read": a read during the test (not a final read) returned
+//     what no replica could hold: a counter outside what the adds invoked
+//     before the read completed could make, or a set element no add
+//     invoked before it completed added. Any replica's state is made of
+//     updates invoked before it is read, so this holds for every node, at
+//     any moment: the anomaly shows at once, not only after the heal.
 type ConvergenceProblem struct {
 	Kind   string `json:"kind"`
 	Reason string `json:"reason"`
@@ -224,13 +230,16 @@ func CheckConvergence(ops []history.Op, o ConvergenceOptions) Result {
 			}
 		}
 		var problems []convProblem
+		if model.reads != nil {
+			problems = model.reads(k)
+		}
 		switch {
 		case agreed == nil:
 		case distinct:
 			disagreed = true
-			problems = []convProblem{disagreement(k, h.nodes, states, o.Quiet)}
+			problems = append(problems, disagreement(k, h.nodes, states, o.Quiet))
 		default:
-			problems = model.check(k, agreed.val)
+			problems = append(problems, model.check(k, agreed.val)...)
 			convergedAt = max(convergedAt, k.stableSince(agreed.val))
 		}
 		if len(problems) > 0 {
@@ -393,11 +402,13 @@ type convModel struct {
 	// reads return arrays (else integers); nullable: they may return null
 	array, nullable bool
 	check           func(k *convKey, final convValue) []convProblem
+	// reads, when set, checks the reads made during the test.
+	reads func(k *convKey) []convProblem
 }
 
 var convModels = map[string]convModel{
-	"counter":     {updates: []string{"add"}, check: checkCounter},
-	"set":         {updates: []string{"add", "remove"}, array: true, check: checkSet},
+	"counter":     {updates: []string{"add"}, check: checkCounter, reads: counterReads},
+	"set":         {updates: []string{"add", "remove"}, array: true, check: checkSet, reads: setReads},
 	"register":    {updates: []string{"write"}, nullable: true, check: checkLWW},
 	"mv-register": {updates: []string{"write"}, array: true, check: checkMV},
 }
@@ -981,4 +992,82 @@ func checkMV(k *convKey, final convValue) []convProblem {
 		})
 	}
 	return out
+}
+
+// counterReads: every ok read during the test lies between the sum of the
+// negative and the sum of the positive amounts of the adds (that may have
+// happened) invoked before the read completed. It cites the first read out
+// of bounds.
+func counterReads(k *convKey) []convProblem {
+	type step struct {
+		inv      int64
+		neg, pos int64 // prefix sums through this add
+	}
+	var adds []step
+	var neg, pos int64
+	for _, op := range k.ops { // in invoke order
+		if op.f != "add" || !op.mayHaveHappened() {
+			continue
+		}
+		if op.val.n < 0 {
+			neg += op.val.n
+		} else {
+			pos += op.val.n
+		}
+		adds = append(adds, step{op.inv, neg, pos})
+	}
+	var bad *convOp
+	var lo, hi int64
+	for _, op := range k.ops {
+		if op.f != "read" || !op.ok() {
+			continue
+		}
+		// Adds invoked before the read completed: a prefix of adds.
+		i, _ := slices.BinarySearchFunc(adds, op.done, func(s step, t int64) int { return cmp.Compare(s.inv, t) })
+		var l, h int64
+		if i > 0 {
+			l, h = adds[i-1].neg, adds[i-1].pos
+		}
+		if (op.val.n < l || op.val.n > h) && (bad == nil || op.inv < bad.inv) {
+			bad, lo, hi = op, l, h
+		}
+	}
+	if bad == nil {
+		return nil
+	}
+	return []convProblem{{
+		kind: "impossible-read",
+		reason: fmt.Sprintf("a read on %s returned %d, outside [%d, %d], what the adds invoked before it completed could make",
+			bad.node, bad.val.n, lo, hi),
+		at:  bad.inv,
+		ops: []convCited{{"read", bad}},
+	}}
+}
+
+// setReads: every element an ok read returned during the test was added
+// by an add (that may have happened) invoked before the read completed. It
+// cites the first read that breaks this.
+func setReads(k *convKey) []convProblem {
+	firstAdd := make(map[int64]*convOp)
+	for _, op := range k.ops { // in invoke order
+		if op.f == "add" && op.mayHaveHappened() && firstAdd[op.val.n] == nil {
+			firstAdd[op.val.n] = op
+		}
+	}
+	for _, op := range k.ops {
+		if op.f != "read" || !op.ok() {
+			continue
+		}
+		for _, e := range op.val.elems {
+			if a := firstAdd[e]; a == nil || a.inv >= op.done {
+				return []convProblem{{
+					kind:   "impossible-read",
+					reason: fmt.Sprintf("a read on %s returned element %d before any add of it was invoked", op.node, e),
+					at:     op.inv,
+					ops:    []convCited{{"read", op}},
+				}}
+			}
+		}
+	}
+	return nil
 }

@@ -514,3 +514,41 @@ func TestConvergenceLargeSet(t *testing.T) {
 		t.Errorf("after dropping an element: %v %s", r.Valid, r.Summary)
 	}
 }
+
+func TestConvergenceImpossibleReads(t *testing.T) {
+	adds := convH{}.
+		op("add", "c", "5", ok, "n1", 0, 10).
+		op("add", "c", "-2", ok, "n2", 20, 30).
+		op("add", "c", "4", info, "n1", 40, 50)
+	sets := convH{}.
+		op("add", "s", "1", ok, "n1", 0, 10).
+		op("add", "s", "2", info, "n2", 50, 60)
+	cases := []convCase{
+		// The read completes at 45, after the info add was invoked (40):
+		// it may count it.
+		{name: "read counts an add still in flight", model: "counter",
+			ops: slices.Clone(adds).op("read", "c", "7", ok, "n1", 35, 45).fins("c", "7"), want: True},
+		{name: "read above every add invoked before it", model: "counter",
+			ops: slices.Clone(adds).op("read", "c", "8", ok, "n2", 35, 38).fins("c", "7"), want: False,
+			kinds: []string{"impossible-read"}, at: 35},
+		{name: "read below every add invoked before it", model: "counter",
+			ops: slices.Clone(adds).op("read", "c", "-3", ok, "n2", 35, 38).fins("c", "7"), want: False,
+			kinds: []string{"impossible-read"}, at: 35},
+		{name: "stale read is fine", model: "counter",
+			ops: slices.Clone(adds).op("read", "c", "0", ok, "n2", 60, 70).fins("c", "7"), want: True},
+		{name: "failed read is not checked", model: "counter",
+			ops: slices.Clone(adds).op("read", "c", "99", fail, "n2", 60, 70).fins("c", "7"), want: True},
+		{name: "impossible read and out-of-bounds final", model: "counter",
+			ops: slices.Clone(adds).op("read", "c", "100", ok, "n2", 60, 70).fins("c", "100"), want: False,
+			kinds: []string{"impossible-read", "out-of-bounds"}, at: 60},
+		{name: "set read of an element in flight", model: "set",
+			ops: slices.Clone(sets).op("read", "s", "[1,2]", ok, "n2", 55, 58).fins("s", "[1,2]"), want: True},
+		{name: "set read of an element before its add", model: "set",
+			ops: slices.Clone(sets).op("read", "s", "[1,2]", ok, "n2", 30, 40).fins("s", "[1,2]"), want: False,
+			kinds: []string{"impossible-read"}, at: 30},
+		{name: "set read of an element never added", model: "set",
+			ops: slices.Clone(sets).op("read", "s", "[1,7]", ok, "n2", 30, 40).fins("s", "[1]"), want: False,
+			kinds: []string{"impossible-read"}, at: 30},
+	}
+	runConvCases(t, cases)
+}
