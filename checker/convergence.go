@@ -17,7 +17,8 @@ import (
 // ConvergenceOptions configures CheckConvergence.
 type ConvergenceOptions struct {
 	// Model is the workload whose semantics explain the final state:
-	// "counter", "set", "register" (an LWW register) or "mv-register".
+	// "counter", "set", "register" or "lww-register" (an LWW register) or
+	// "mv-register".
 	Model string
 	// Quiet is the final phase's longest wait for agreement (for the
 	// summary only).
@@ -407,10 +408,12 @@ type convModel struct {
 }
 
 var convModels = map[string]convModel{
-	"counter":     {updates: []string{"add"}, check: checkCounter, reads: counterReads},
-	"set":         {updates: []string{"add", "remove"}, array: true, check: checkSet, reads: setReads},
-	"register":    {updates: []string{"write"}, nullable: true, check: checkLWW},
-	"mv-register": {updates: []string{"write"}, array: true, check: checkMV},
+	"counter":  {updates: []string{"add"}, check: checkCounter, reads: counterReads},
+	"set":      {updates: []string{"add", "remove"}, array: true, check: checkSet, reads: setReads},
+	"register": {updates: []string{"write"}, nullable: true, check: checkLWW},
+	// lww-register is register checked for convergence alone.
+	"lww-register": {updates: []string{"write"}, nullable: true, check: checkLWW},
+	"mv-register":  {updates: []string{"write"}, array: true, check: checkMV},
 }
 
 // collectConvergence pairs the client ops of ops by process, decodes their

@@ -367,7 +367,7 @@ func TestConvergenceUnknown(t *testing.T) {
 		{name: "a failure beats missing reads", model: "register", ops: slices.Clone(w).fins("a", "7"),
 			want: False, summary: `key "a": final value 7 was never written`},
 		{name: "unknown model", model: "g-counter", ops: slices.Clone(w).fins("a", "1"),
-			want: Unknown, summary: `unknown model "g-counter" (known: counter, mv-register, register, set)`},
+			want: Unknown, summary: `unknown model "g-counter" (known: counter, lww-register, mv-register, register, set)`},
 		{name: "f of another workload", model: "counter", ops: slices.Clone(w).fins("a", "1"),
 			want: Unknown, summary: `op index 0: f "write" is not an operation of the counter workload`},
 		{name: "value of the wrong shape", model: "set", ops: convH{}.op("add", "s", "1", ok, "n1", 0, 10).fins("s", "1"),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faultline-io/faultline/targets/crdt/core"
+	"github.com/faultline-io/faultline/targets/peer"
 )
 
 // Clock is where the node reads time: the clock seam in a real node.
@@ -150,6 +151,12 @@ func (n *Node) Handler() *http.ServeMux {
 }
 
 func (n *Node) handleGossip(w http.ResponseWriter, r *http.Request) {
+	if peer.Expired(r, time.Now()) {
+		// Its sender gave it up as lost (a partition held it back): an
+		// exchange that failed stays failed.
+		http.Error(w, "deadline passed", http.StatusRequestTimeout)
+		return
+	}
 	var msgs []Message
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 512<<20)).Decode(&msgs); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)

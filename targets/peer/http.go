@@ -12,6 +12,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,15 +27,16 @@ import (
 // dropped. Delivery is best effort: messages may be dropped, and a protocol
 // on top must tolerate it.
 type HTTPSender[M any] struct {
-	self   string
-	to     func(M) string
-	logger *log.Logger
-	client *http.Client
-	peers  map[string]*queue[M]
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	header string
+	self    string
+	to      func(M) string
+	logger  *log.Logger
+	client  *http.Client
+	peers   map[string]*queue[M]
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	header  string
+	timeout time.Duration
 }
 
 // Options tunes an HTTPSender; zero fields take defaults.
@@ -80,13 +82,14 @@ func NewHTTPSender[M any](self string, peers []cluster.Peer, to func(M) string, 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &HTTPSender[M]{
-		self:   self,
-		to:     to,
-		logger: logger,
-		peers:  map[string]*queue[M]{},
-		ctx:    ctx,
-		cancel: cancel,
-		header: o.FromHeader,
+		self:    self,
+		to:      to,
+		logger:  logger,
+		peers:   map[string]*queue[M]{},
+		ctx:     ctx,
+		cancel:  cancel,
+		header:  o.FromHeader,
+		timeout: o.Timeout,
 		client: &http.Client{
 			Timeout: o.Timeout,
 			Transport: &http.Transport{
@@ -175,6 +178,7 @@ func (t *HTTPSender[M]) post(url string, batch []M) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(t.header, t.self)
+	req.Header.Set(DeadlineHeader, strconv.FormatInt(time.Now().Add(t.timeout).UnixNano(), 10))
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return err
@@ -185,4 +189,19 @@ func (t *HTTPSender[M]) post(url string, batch []M) error {
 		return fmt.Errorf("%s", resp.Status)
 	}
 	return nil
+}
+
+// DeadlineHeader carries the wall-clock time (Unix ns, the host's clock,
+// never a node's clock seam) after which the sender has given a POST up.
+const DeadlineHeader = "X-Faultline-Deadline"
+
+// Expired reports whether r arrived after the deadline its sender set
+// (DeadlineHeader), as a gRPC server refuses a call whose deadline passed.
+// A sender that timed out counts its messages as lost, but TCP keeps
+// retransmitting what it wrote before the timeout and delivers it once a
+// partition heals, seconds later; a receiver that must see lost messages
+// as lost checks Expired and drops them.
+func Expired(r *http.Request, now time.Time) bool {
+	d, err := strconv.ParseInt(r.Header.Get(DeadlineHeader), 10, 64)
+	return err == nil && now.UnixNano() > d
 }
