@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/faultline-io/faultline/targets/crdt"
 	_ "github.com/faultline-io/faultline/targets/raft"
 )
 
@@ -146,5 +147,100 @@ func TestValidateRateNotANumber(t *testing.T) {
 		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != "rate" {
 			t.Errorf("rate %v: %v, want a rate FieldError", r, err)
 		}
+	}
+}
+
+// Nemesis selections come from the target's roles: crdt declares none, so
+// a nemesis or a scenario fault that needs the leader is refused with a
+// FieldError saying so, while raft, which has a leader, accepts both.
+func TestValidateRoles(t *testing.T) {
+	crdt := func() Config {
+		c := DefaultConfig()
+		c.Target, c.Workload = "crdt", "set"
+		return c
+	}
+	wantField := func(t *testing.T, err error, field string, parts ...string) {
+		t.Helper()
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Fatalf("want a FieldError naming %s, got %v", field, err)
+		}
+		for _, p := range parts {
+			if !strings.Contains(err.Error(), p) {
+				t.Errorf("error %q does not say %q", err, p)
+			}
+		}
+	}
+
+	c := crdt()
+	c.Nemeses = []string{"kill", "partition-leader"}
+	wantField(t, c.Validate(), "nemesis", "partition-leader", "leader role", "target crdt")
+
+	c = crdt()
+	c.Nemeses = []string{"kill", "pause", "partition", "clock-strobe", "msg-drop"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("crdt with nemeses whose selections need no role: %v", err)
+	}
+
+	c = DefaultConfig()
+	c.Nemeses = []string{"partition-leader"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("raft with partition-leader: %v", err)
+	}
+
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c = crdt()
+	c.Scenario = write("leader.yaml", "faults: [{at: 1s, nemesis: kill, select: leader, hold: 1s}]\n")
+	wantField(t, c.Validate(), "scenario", "faults[0]", "select leader", "leader role")
+
+	c = crdt()
+	c.Scenario = write("later.yaml", "faults:\n  - {at: 1s, nemesis: pause, hold: 1s}\n  - {at: 3s, nemesis: partition-leader, hold: 1s}\n")
+	wantField(t, c.Validate(), "scenario", "faults[1]", "partition-leader")
+
+	c = crdt()
+	c.Scenario = write("one.yaml", "faults: [{at: 1s, nemesis: kill, select: one, hold: 1s}]\n")
+	if err := c.Validate(); err != nil {
+		t.Errorf("crdt scenario with select one: %v", err)
+	}
+
+	c = DefaultConfig()
+	c.Scenario = write("raft.yaml", "faults: [{at: 1s, nemesis: kill, select: leader, hold: 1s}]\n")
+	if err := c.Validate(); err != nil {
+		t.Errorf("raft scenario with select leader: %v", err)
+	}
+}
+
+// A workload the target does not serve is refused naming the ones it does.
+func TestValidateWorkloadOfTarget(t *testing.T) {
+	c := DefaultConfig()
+	c.Target, c.Workload = "crdt", "bank"
+	err := c.Validate()
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "workload" {
+		t.Fatalf("want a FieldError naming workload, got %v", err)
+	}
+	for _, w := range []string{"crdt", "counter", "set", "register", "lww-register", "mv-register"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not name %s", err, w)
+		}
+	}
+	for _, w := range []string{"counter", "set", "register", "lww-register", "mv-register"} {
+		c := DefaultConfig()
+		c.Target, c.Workload, c.Nemeses = "crdt", w, []string{"kill"}
+		if err := c.Validate(); err != nil {
+			t.Errorf("crdt %s: %v", w, err)
+		}
+	}
+	c = DefaultConfig()
+	c.Workload = "counter" // a workload raft does not serve
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "workload") {
+		t.Errorf("raft counter: %v, want a workload error", err)
 	}
 }
