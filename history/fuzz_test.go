@@ -70,7 +70,7 @@ func checkRoundTrip(t *testing.T, ops []Op) {
 			}
 			op.Value = c.Bytes()
 		}
-		op.F, op.Key, op.Node, op.Error = validUTF8(op.F), validUTF8(op.Key), validUTF8(op.Node), validUTF8(op.Error)
+		op.F, op.Key, op.Node, op.Error, op.Final = validUTF8(op.F), validUTF8(op.Key), validUTF8(op.Node), validUTF8(op.Error), validUTF8(op.Final)
 		op.Type = Type(validUTF8(string(op.Type)))
 		want[i] = op
 		buf = append(appendJSON(buf, &op), '\n')
@@ -100,6 +100,8 @@ func FuzzRead(f *testing.F) {
 			`{"index":1,"process":1,"type":"ok","f":"read","value":null,"time":3,"key":"","error":"\ud83d\ude00"}` + "\n" +
 			`{"index":2,"pro`,
 		`  { "time" : 7 , "f" : "re\"ad\u00e9\n" , "type" : "ok" , "process" : 0 , "value" : null , "extra" : [ {"}": "]"} ] }  ` + "\r\n",
+		`{"index":5,"process":30000000,"type":"ok","f":"read","key":"k1","value":[2,3],"time":9,"node":"n1","final":"n1"}` + "\n" +
+			"{\"index\":6,\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"time\":10,\"final\":\"n\xff\"}\n",
 		"\x00\x01\x02",
 		"{",
 	} {

@@ -107,6 +107,8 @@ func TestRecorderRoundTrip(t *testing.T) {
 		{Process: Nemesis, Type: Info, F: "partition", Value: json.RawMessage("{\n  \"n1\": [\"n2\", \"n3\"]\n}"), Time: 5000120},
 		{Process: 0, Type: Info, F: "read", Time: 7, Error: "timeout: \"quoted\"\n\tback\\slash \x01 \u2028 é 日本 \xff"},
 		{Process: 12, Type: Fail, F: "write", Key: "<&>", Value: json.RawMessage(`null`), Time: 0},
+		{Process: 30000000, Type: Invoke, F: "read", Key: "k3", Time: 9000000, Node: "n2", Final: "n2"},
+		{Process: 30000000, Type: OK, F: "read", Key: "k3", Value: json.RawMessage(`[1,4]`), Time: 9000100, Node: "n2", Final: "n2"},
 	}
 	for _, op := range in {
 		if _, err := r.Append(op); err != nil {
@@ -129,6 +131,9 @@ func TestRecorderRoundTrip(t *testing.T) {
 	}
 	if want := `{"index":2,"process":"nemesis","type":"info","f":"partition","value":{"n1":["n2","n3"]},"time":5000120}`; string(lines[2]) != want {
 		t.Errorf("line 3 = %s\nwant     %s", lines[2], want)
+	}
+	if want := `{"index":6,"process":30000000,"type":"ok","f":"read","key":"k3","value":[1,4],"time":9000100,"node":"n2","final":"n2"}`; string(lines[6]) != want {
+		t.Errorf("line 7 = %s\nwant     %s", lines[6], want)
 	}
 
 	got, err := ReadFile(path)
