@@ -17,8 +17,9 @@ import (
 // StateFile is the name of the state log inside a node's data directory.
 const StateFile = "crdt.log"
 
-// compactAt is the log size past which Save rewrites it as one record.
-const compactAt = 8 << 20
+// compactAt is the log size past which Save rewrites it as one record (a
+// variable so that tests can lower it).
+var compactAt int64 = 8 << 20
 
 // Storage is a node's durable state: a log of JSON records, each a map from
 // internal key to that key's full state at the time. The last record of a
