@@ -441,20 +441,6 @@ func (r *run) check(dir string, names []string) (checker.Results, error) {
 	}
 }
 
-// CheckDir checks the history in a run directory of a test of cfg with the
-// named checkers, writes results.json there and returns the results.
-func CheckDir(dir string, cfg Config, names []string) (checker.Results, error) {
-	ops, err := history.ReadFile(filepath.Join(dir, HistoryFile))
-	if err != nil {
-		return checker.Results{}, err
-	}
-	res, err := CheckOps(ops, names, CheckerOptions(cfg, dir))
-	if err != nil {
-		return res, err
-	}
-	return res, checker.WriteResults(filepath.Join(dir, ResultsFile), res)
-}
-
 func (r *run) recoverTo(errc chan<- error, stop func()) {
 	if p := recover(); p != nil {
 		errc <- fmt.Errorf("internal error: %v\n%s", p, debug.Stack())
