@@ -1,20 +1,18 @@
 package crdt
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"sync/atomic"
 	"time"
 
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/targets/peer"
 )
 
 // Client is one worker's client of a CRDT cluster. Every node accepts
@@ -109,41 +107,11 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 }
 
 // post sends req to addr. sent is false when the request certainly never
-// reached the node (no connection).
+// reached the node.
 func (c *Client) post(ctx context.Context, addr string, req Request) (resp Response, sent bool, err error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return resp, false, err
+	sent, status, err := peer.PostJSON(ctx, c.hc, "http://"+addr+OpPath, req, &resp)
+	if err == nil && !resp.OK && resp.Error == "" {
+		err = errors.New(status + " without an error code")
 	}
-	// Once the whole request has been written to a connection, the node
-	// may act on it; before that it cannot have a decodable request.
-	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(w httptrace.WroteRequestInfo) {
-			if w.Err == nil {
-				wrote.Store(true)
-			}
-		},
-	})
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+OpPath, bytes.NewReader(body))
-	if err != nil {
-		return resp, false, err
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	r, err := c.hc.Do(hr)
-	if err != nil {
-		return resp, wrote.Load(), err
-	}
-	defer r.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
-	if err != nil {
-		return resp, true, err
-	}
-	if err := json.Unmarshal(b, &resp); err != nil {
-		return resp, true, fmt.Errorf("%s: %s", r.Status, bytes.TrimSpace(b[:min(len(b), 200)]))
-	}
-	if !resp.OK && resp.Error == "" {
-		return resp, true, errors.New(r.Status + " without an error code")
-	}
-	return resp, true, nil
+	return resp, sent, err
 }

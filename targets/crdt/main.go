@@ -7,7 +7,6 @@ import (
 	"io"
 	"log"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -100,26 +99,6 @@ func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	mux := node.Handler()
 	mux.Handle(seam.AdminPrefix, seam.AdminHandler(seam.Seams{Node: id, Clock: clock, Disk: disk, Msg: msgs}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: logger}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Printf("serving on %s; peers %s; %d keys restored; bugs %v; seed %d", ln.Addr(), peersFlag, len(state), bugs, *seed)
-
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	runErr := make(chan error, 1)
-	go func() { runErr <- node.Run(runCtx) }()
-	select {
-	case err = <-runErr:
-	case err = <-serveErr:
-		stop()
-		<-runErr
-		err = fmt.Errorf("http server: %w", err)
-	}
-	srv.Close() // abruptly: a stopping node behaves like a crashed one
-	if err != nil {
-		return err
-	}
-	logger.Printf("stopped")
-	return nil
+	return peer.Serve(ctx, ln, mux, logger, node.Run)
 }

@@ -65,4 +65,3 @@ func TestExpiredWithoutHeader(t *testing.T) {
 		t.Error("a request without a deadline expired")
 	}
 }
-

@@ -1,20 +1,18 @@
 package raft
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"sync/atomic"
 	"time"
 
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/targets/peer"
 )
 
 // Client performs register operations (read, write, cas) against a Raft
@@ -202,41 +200,11 @@ func (c *Client) post(ctx context.Context, addr string, req KVRequest) (kr KVRes
 		// Ask the node to answer a little before we give up on it.
 		req.TimeoutMS = max(int(time.Until(dl)/time.Millisecond)-50, 10)
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return kr, false, err
+	sent, status, err := peer.PostJSON(ctx, c.hc, "http://"+addr+KVPath, req, &kr)
+	if err == nil && !kr.OK && kr.Error == "" {
+		err = errors.New(status + " without an error code")
 	}
-	// Once the whole request has been written to a connection, the node
-	// may act on it; before that it cannot have a decodable request.
-	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(w httptrace.WroteRequestInfo) {
-			if w.Err == nil {
-				wrote.Store(true)
-			}
-		},
-	})
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+KVPath, bytes.NewReader(body))
-	if err != nil {
-		return kr, false, err
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(hr)
-	if err != nil {
-		return kr, wrote.Load(), err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return kr, true, err
-	}
-	if err := json.Unmarshal(b, &kr); err != nil {
-		return kr, true, fmt.Errorf("%s: undecodable answer %q: %v", resp.Status, b, err)
-	}
-	if !kr.OK && kr.Error == "" {
-		return kr, true, errors.New(resp.Status + " without an error code")
-	}
-	return kr, true, nil
+	return kr, sent, err
 }
 
 func fail(op history.Op, why string) history.Op {
