@@ -46,7 +46,7 @@ func TestAllCasesCoverEveryNemesisOnce(t *testing.T) {
 	cases := allCases([]string{"kill", "pause", "partition-leader", "clock-strobe"})
 	var correct []string
 	for _, c := range cases {
-		if c.Bug == "" {
+		if c.Bug == "" && c.target() == "raft" {
 			correct = append(correct, c.faults())
 		}
 	}
@@ -57,7 +57,37 @@ func TestAllCasesCoverEveryNemesisOnce(t *testing.T) {
 	if got != want {
 		t.Errorf("correct rows = %q, want %q", got, want)
 	}
-	if want := len(bugCases) + 7 + 2*len(scenarioCases) + len(overlapCases); len(cases) != want {
+	if want := len(bugCases) + 7 + 2*len(scenarioCases) + len(overlapCases) + len(crdtCases); len(cases) != want {
 		t.Errorf("%d rows, want %d", len(cases), want)
+	}
+}
+
+// TestCrdtBugsHaveCorrectRows: every CRDT bug row has a correct-build row
+// with the same workload and nemeses (its false-alarm control), and the
+// rows run the crdt target with their own workload.
+func TestCrdtBugsHaveCorrectRows(t *testing.T) {
+	control := map[string]bool{}
+	for _, c := range crdtCases {
+		if c.Bug == "" {
+			control[c.workload()+" "+c.faults()] = true
+		}
+	}
+	bugs := 0
+	for _, c := range crdtCases {
+		if c.target() != "crdt" || c.workload() == "register" {
+			t.Errorf("row %s runs %s/%s", c.key(), c.target(), c.workload())
+		}
+		if c.Bug != "" {
+			bugs++
+			if !control[c.workload()+" "+c.faults()] {
+				t.Errorf("bug row %s has no correct-build row under the same workload and nemeses", c.key())
+			}
+		}
+	}
+	if bugs != 4 {
+		t.Errorf("%d crdt bug rows, want 4", bugs)
+	}
+	if k := crdtCases[0].key(); !strings.HasPrefix(k, "crdt-counter__") {
+		t.Errorf("crdt row key %q does not name its target and workload", k)
 	}
 }
