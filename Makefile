@@ -41,11 +41,13 @@ demo: build
 bench: build
 	FAULTLINE_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./history/ ./checker/ ./report/ ./targets/... ./nemesis/... ./docker/ ./cluster/
 
-# Detection benchmark: every Raft seeded bug under its paired nemeses, and the
-# correct build under those nemeses and under every single nemesis (false
-# alarms), over 10 seeds of 60 s: 290 runs, about 80 min with 4 at a time on
-# 2 cores. Finished runs in bench-store are reused; see docs/detection.md.
+# Detection benchmark: every seeded bug of the bundled targets (Raft, CRDT)
+# under its paired nemeses, and the correct builds under those nemeses (and,
+# for Raft, under every single nemesis): false alarms. 10 seeds of 60 s:
+# 440 runs, about 2 h with 4 at a time on 2 cores. Finished runs in
+# bench-store are reused; see docs/detection.md.
 # e.g. make bench-detect BENCH_DETECT_FLAGS='-parallel 1 -seeds 5 -cases no-fsync'
+#      make bench-detect BENCH_DETECT_FLAGS='-parallel 2 -cases crdt'   # the CRDT rows only
 BENCH_DETECT_FLAGS ?= -parallel 4
 bench-detect: build
 	$(GO) run ./internal/benchdetect -bin $(BIN) $(BENCH_DETECT_FLAGS)
