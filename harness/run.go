@@ -677,7 +677,7 @@ const HealAllF = "heal-all"
 
 // finalRoundEvery is the least time between the starts of two rounds of
 // final reads.
-const finalRoundEvery = 250 * time.Millisecond
+const finalRoundEvery = 100 * time.Millisecond
 
 // finalReads performs the final phase's reads: rounds in which every key
 // the workload touched is read on every node separately, each read marked
