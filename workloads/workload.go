@@ -88,8 +88,6 @@ func New(name string, o Options) (Generator, error) {
 	return f.new(o), nil
 }
 
-// Ops lists the ops of the named workload (nil when unknown).
-func Ops(name string) []string { return factories[name].ops }
 
 // Names lists the workloads.
 func Names() []string {
