@@ -241,9 +241,12 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		log.Info("cluster started", zap.String("runtime", rtName), zap.String("run", started["run"]))
 		in.enter(PhaseHealth)
 		env.Cluster = cl
-		if rr, ok := target.(targets.RoleResolver); ok && targets.HasRole(target, nemesis.SelectLeader) {
-			env.Leader = func(ctx context.Context) (string, error) {
-				return rr.ResolveRole(ctx, cl.Nodes(), nemesis.SelectLeader)
+		if rr, ok := target.(targets.RoleResolver); ok && len(target.Roles()) > 0 {
+			env.Role = func(ctx context.Context, role string) (string, error) {
+				if !targets.HasRole(target, role) {
+					return "", fmt.Errorf("target %s has no %s", target.Name(), role)
+				}
+				return rr.ResolveRole(ctx, cl.Nodes(), role)
 			}
 		}
 		for _, name := range cfg.Nemeses {

@@ -46,6 +46,28 @@ type Env struct {
 	Cluster cluster.Cluster
 	// Leader returns the current leader's id; nil when the target has none.
 	Leader func(ctx context.Context) (string, error)
+	// Role returns the id of the node playing a role ("coordinator", and
+	// "leader" when Leader is nil); nil when the target has no roles.
+	Role func(ctx context.Context, role string) (string, error)
+}
+
+// resolveRole returns the node playing role, or an error naming why there
+// is none; it never picks another node instead.
+func (e Env) resolveRole(ctx context.Context, role string) (string, error) {
+	var id string
+	var err error
+	switch {
+	case role == SelectLeader && e.Leader != nil:
+		id, err = e.Leader(ctx)
+	case e.Role != nil:
+		id, err = e.Role(ctx, role)
+	default:
+		return "", fmt.Errorf("this target has no %s", role)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find %s: %w", role, err)
+	}
+	return id, nil
 }
 
 // Nemesis injects one kind of fault.

@@ -43,9 +43,12 @@ func init() {
 				}}
 		})
 	}
-	partition("partition", "", []string{"halves", "one", "leader", "ring", "bridge", "oneway"})
+	partition("partition", "", []string{"halves", "one", "leader", "coordinator", "ring", "bridge", "oneway"})
 	partition("partition-one", "one", nil)
 	partition("partition-leader", "leader", nil)
+	// The coordinator cut off from the participants: under load, with
+	// prepares out and votes or decisions in flight.
+	partition("partition-coordinator", "coordinator", nil)
 	partition("partition-ring", "ring", nil)
 	partition("partition-bridge", "bridge", nil)
 	partition("partition-oneway", "oneway", nil)
@@ -68,7 +71,7 @@ func init() {
 // NetworkNemeses lists the names of the network nemeses, sorted.
 func NetworkNemeses() []string {
 	return []string{"bandwidth", "delay", "duplicate", "loss", "partition", "partition-bridge",
-		"partition-leader", "partition-one", "partition-oneway", "partition-ring"}
+		"partition-coordinator", "partition-leader", "partition-one", "partition-oneway", "partition-ring"}
 }
 
 // ErrNoNetNS is the reason network nemeses give on runtimes without a
@@ -399,17 +402,14 @@ func resolvePartition(ctx context.Context, env Env, f Fault, t *netTargets, shap
 		}
 	}
 	f.Select = shape
-	var leader string
-	if shape == "leader" {
-		if env.Leader == nil {
-			return f, nil, errors.New("partition-leader: this target has no leader")
-		}
-		id, err := env.Leader(ctx)
+	var leader string // the node a role shape isolates
+	if shape == SelectLeader || shape == SelectCoordinator {
+		id, err := env.resolveRole(ctx, shape)
 		if err != nil {
-			return f, nil, fmt.Errorf("find leader: %w", err)
+			return f, nil, err
 		}
 		if _, ok := t.ip[id]; !ok {
-			return f, nil, fmt.Errorf("leader %q is not a node of this cluster", id)
+			return f, nil, fmt.Errorf("%s %q is not a node of this cluster", shape, id)
 		}
 		leader = id
 	}

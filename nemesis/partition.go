@@ -126,16 +126,17 @@ func Complete(components ...[]string) map[string][]string {
 }
 
 // PartitionShape resolves a partition shape by name: "halves" (or ""),
-// "one", "leader" (leader must be set), "ring", "bridge", "oneway".
+// "one", "leader" or "coordinator" (leader names that node), "ring",
+// "bridge", "oneway".
 func PartitionShape(shape string, nodes []string, leader string, r *rand.Rand) (map[string][]string, error) {
 	switch shape {
 	case "", "halves", "majority", "minority":
 		return Halves(nodes, r), nil
 	case "one":
 		return IsolateOne(nodes, r), nil
-	case "leader":
+	case "leader", "coordinator":
 		if leader == "" {
-			return nil, fmt.Errorf("partition shape leader: no leader known")
+			return nil, fmt.Errorf("partition shape %s: no %s known", shape, shape)
 		}
 		return IsolateNode(nodes, leader), nil
 	case "ring", "majorities-ring":

@@ -12,11 +12,13 @@ import (
 
 // Selections understood by the process nemeses.
 const (
-	SelectOne      = "one"
-	SelectLeader   = "leader"
-	SelectMinority = "minority"
-	SelectMajority = "majority"
-	SelectAll      = "all"
+	SelectOne    = "one"
+	SelectLeader = "leader"
+	// SelectCoordinator is the two-phase-commit coordinator.
+	SelectCoordinator = "coordinator"
+	SelectMinority    = "minority"
+	SelectMajority    = "majority"
+	SelectAll         = "all"
 )
 
 // Selector is implemented by nemeses that choose their nodes with
@@ -50,13 +52,10 @@ func selectIDs(ctx context.Context, env Env, f Fault, ids []string) ([]string, e
 		out = shuffled[:len(ids)/2+1]
 	case SelectAll:
 		out = shuffled
-	case SelectLeader:
-		if env.Leader == nil {
-			return nil, errors.New("this target has no leader")
-		}
-		id, err := env.Leader(ctx)
+	case SelectLeader, SelectCoordinator:
+		id, err := env.resolveRole(ctx, f.Select)
 		if err != nil {
-			return nil, fmt.Errorf("find leader: %w", err)
+			return nil, err
 		}
 		out = []string{id}
 	default:
@@ -145,7 +144,16 @@ func init() {
 			name: "kill",
 			note: "SIGKILL, restarted on the same data at heal",
 			// all: every node at once, as a power loss would.
-			selects: []string{SelectOne, SelectLeader, SelectMinority, SelectMajority, SelectAll},
+			selects: []string{SelectOne, SelectLeader, SelectCoordinator, SelectMinority, SelectMajority, SelectAll},
+			apply:   func(ctx context.Context, n cluster.Node) error { return n.Kill(ctx) },
+			undo:    func(ctx context.Context, n cluster.Node) error { return n.Start(ctx) },
+		}
+	})
+	Register("kill-coordinator", func() Nemesis {
+		return &processNemesis{
+			name:    "kill-coordinator",
+			note:    "the coordinator SIGKILLed, restarted on the same data at heal",
+			selects: []string{SelectCoordinator},
 			apply:   func(ctx context.Context, n cluster.Node) error { return n.Kill(ctx) },
 			undo:    func(ctx context.Context, n cluster.Node) error { return n.Start(ctx) },
 		}
@@ -154,7 +162,7 @@ func init() {
 		return &processNemesis{
 			name:    "pause",
 			note:    "paused (SIGSTOP or cgroup freezer), resumed at heal",
-			selects: []string{SelectOne, SelectLeader, SelectMinority, SelectMajority},
+			selects: []string{SelectOne, SelectLeader, SelectCoordinator, SelectMinority, SelectMajority},
 			apply:   func(ctx context.Context, n cluster.Node) error { return n.Pause(ctx) },
 			undo:    func(ctx context.Context, n cluster.Node) error { return n.Resume(ctx) },
 		}

@@ -6,10 +6,14 @@ import "slices"
 // in the target rather than by count: a fault may use one only when the
 // target declares that role (targets.Target.Roles), so a leaderless
 // target is never asked for its leader.
-var RoleSelections = []string{SelectLeader}
+var RoleSelections = []string{SelectLeader, SelectCoordinator}
 
 // nemesisRoles are the roles some nemeses need whatever their selection.
-var nemesisRoles = map[string]string{"partition-leader": SelectLeader}
+var nemesisRoles = map[string]string{
+	"partition-leader":      SelectLeader,
+	"partition-coordinator": SelectCoordinator,
+	"kill-coordinator":      SelectCoordinator,
+}
 
 // RoleNeeded returns the role a fault of nemesis name with selection sel
 // needs the target to declare, or "" when it needs none.

@@ -1,8 +1,11 @@
 package nemesis
 
 import (
+	"context"
+	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -101,5 +104,46 @@ func TestScheduleForLeaderlessTargetNeverDrawsLeader(t *testing.T) {
 				t.Errorf("%s with select %q never drawn", name, sel)
 			}
 		}
+	}
+}
+
+// TestCoordinatorSelections: kill-coordinator and a kill or pause with
+// select coordinator act on the node Env.Role names, and fail rather than
+// pick another node when the target has no coordinator.
+func TestCoordinatorSelections(t *testing.T) {
+	ctx := context.Background()
+	env := Env{Cluster: noNetNSCluster{}, Role: func(_ context.Context, role string) (string, error) {
+		if role != SelectCoordinator {
+			return "", fmt.Errorf("no %s", role)
+		}
+		return "n2", nil
+	}}
+	for _, f := range []Fault{
+		{Nemesis: "kill-coordinator", Seed: 1},
+		{Nemesis: "kill", Select: SelectCoordinator, Seed: 2},
+		{Nemesis: "pause", Select: SelectCoordinator, Seed: 3},
+	} {
+		n := mustNemesis(t, f.Nemesis)
+		if f.Select == "" {
+			f.Select = n.(Selector).Selects()[0]
+		}
+		got, err := n.Invoke(ctx, env, f)
+		if err != nil || !slices.Equal(got.Nodes, []string{"n2"}) {
+			t.Errorf("%s select %q: nodes %v, err %v; want [n2]", f.Nemesis, f.Select, got.Nodes, err)
+		}
+		if _, err := n.Invoke(ctx, Env{Cluster: noNetNSCluster{}}, f); err == nil || !strings.Contains(err.Error(), "no coordinator") {
+			t.Errorf("%s without a coordinator role: err %v, want one saying there is no coordinator", f.Nemesis, err)
+		}
+	}
+	if _, err := (Env{Cluster: noNetNSCluster{}, Role: env.Role}).resolveRole(ctx, SelectLeader); err == nil {
+		t.Error("a target with only a coordinator resolved a leader")
+	}
+	for _, name := range []string{"kill-coordinator", "partition-coordinator"} {
+		if RoleNeeded(name, "") != SelectCoordinator {
+			t.Errorf("%s does not need the coordinator role", name)
+		}
+	}
+	if got := SelectsFor([]string{SelectOne, SelectLeader, SelectCoordinator}, []string{SelectCoordinator}); !slices.Equal(got, []string{SelectOne, SelectCoordinator}) {
+		t.Errorf("SelectsFor with roles [coordinator] = %v", got)
 	}
 }

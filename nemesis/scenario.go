@@ -213,7 +213,7 @@ func checkSelect(name, sel string) error {
 	if s, ok := n.(Selector); ok {
 		offered = s.Selects()
 	}
-	generic := []string{SelectOne, SelectLeader, SelectMinority, SelectMajority, SelectAll}
+	generic := []string{SelectOne, SelectLeader, SelectCoordinator, SelectMinority, SelectMajority, SelectAll}
 	nodeSelecting := len(offered) > 0
 	for _, o := range offered {
 		nodeSelecting = nodeSelecting && slices.Contains(generic, o)
