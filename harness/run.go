@@ -299,6 +299,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 			log.Warn("cluster not healthy after final heal; final reads may fail", zap.Error(err))
 		}
 		r.finalReads(ctx, cl)
+		r.targetStats(ctx, cl)
 	}
 	if err := writeJSON(filepath.Join(dir, ScheduleFile), r.scheduleSnapshot()); err != nil {
 		log.Error("write schedule", zap.Error(err))
@@ -763,6 +764,26 @@ func finalAgree(values [][]history.Op) bool {
 		}
 	}
 	return true
+}
+
+// targetStats records what a StatsReporter target's nodes measured.
+func (r *run) targetStats(ctx context.Context, cl cluster.Cluster) {
+	sr, ok := r.target.(targets.StatsReporter)
+	if !ok {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	op := history.Op{Process: history.Nemesis, Type: history.Info, F: targets.TargetStatsF, Time: r.now()}
+	v, err := sr.TargetStats(sctx, cl.Nodes())
+	if err != nil {
+		op.Error = err.Error()
+		r.log.Warn("target stats", zap.Error(err))
+	}
+	if len(v) > 0 {
+		op.Value = v
+	}
+	r.record(op)
 }
 
 func (r *run) scheduleSnapshot() []ScheduleEntry {

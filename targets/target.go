@@ -5,6 +5,7 @@ package targets
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -85,6 +86,18 @@ type Client interface {
 	Invoke(ctx context.Context, op history.Op) history.Op
 	Close() error
 }
+
+// StatsReporter is implemented by targets whose nodes measure what no
+// client sees, such as how long a two-phase-commit participant stayed
+// blocked in doubt. After the final reads the harness records what
+// TargetStats returns as the value of a nemesis op with f TargetStatsF, for
+// the checkers.
+type StatsReporter interface {
+	TargetStats(ctx context.Context, nodes []cluster.Node) (json.RawMessage, error)
+}
+
+// TargetStatsF is the f of the history op holding StatsReporter's answer.
+const TargetStatsF = "target-stats"
 
 // HealthChecker is implemented by targets that can tell when the cluster is
 // ready for clients (e.g. a leader has been elected).
