@@ -26,7 +26,8 @@ type FaultWindow struct {
 // wrote it, and a "heal" op ends every open window of the nemesis its value
 // names. Imported (Jepsen) histories use f: "start-X" opens a window named
 // X that "stop-X" ends ("start"/"stop": a window named "nemesis"); any
-// other f opens a window named f.
+// other f opens a window named f. The harness's "heal-all" (the final
+// heal) ends every open window, and its "target-stats" record is no fault.
 func FaultWindows(ops []history.Op) []FaultWindow {
 	var out []FaultWindow
 	open := map[string][]int{}
@@ -41,6 +42,18 @@ func FaultWindows(ops []history.Op) []FaultWindow {
 			Select  string   `json:"select"`
 			Nodes   []string `json:"nodes"`
 			Note    string   `json:"note"`
+		}
+		switch op.F {
+		case "heal-all": // the final heal: every fault is over
+			for name, is := range open {
+				for _, i := range is {
+					out[i].End, out[i].Healed = op.Time, true
+				}
+				delete(open, name)
+			}
+			continue
+		case "target-stats": // a record of what the nodes measured, not a fault
+			continue
 		}
 		_ = json.Unmarshal(op.Value, &v) // values of other shapes (imports) leave v empty
 		name, heals := v.Nemesis, op.F == "heal"

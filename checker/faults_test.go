@@ -34,3 +34,26 @@ func TestFaultsPairsEachFaultWithItsHeal(t *testing.T) {
 		t.Errorf("unhealed window should end at the last op: %+v", w)
 	}
 }
+
+// TestFaultsHealAllEndsEveryWindow: the harness's final heal closes every
+// window still open, and neither it nor the target-stats record is a
+// fault of its own.
+func TestFaultsHealAllEndsEveryWindow(t *testing.T) {
+	ops := []history.Op{
+		nemOp(1e9, "pause", `{"nemesis":"pause","nodes":["n1"]}`, ""),
+		nemOp(2e9, "clock-jump", `{"nemesis":"clock-jump","nodes":["n2"]}`, ""),
+		nemOp(3e9, "heal-all", ``, ""),
+		{Process: 0, Type: history.Invoke, F: "read", Key: "k", Time: 4e9, Final: "n1"},
+		nemOp(5e9, "target-stats", `{"n2":{"in_doubt":1}}`, ""),
+		{Process: 0, Type: history.OK, F: "read", Key: "k", Time: 6e9, Final: "n1"},
+	}
+	got := FaultWindows(ops)
+	if len(got) != 2 {
+		t.Fatalf("%d windows, want the pause and the clock jump: %+v", len(got), got)
+	}
+	for _, w := range got {
+		if !w.Healed || w.End != 3e9 {
+			t.Errorf("window %+v not healed at the heal-all (3s)", w)
+		}
+	}
+}
