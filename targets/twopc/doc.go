@@ -54,9 +54,9 @@
 //     that crashes after its yes vote forgets the txn and acks its commit
 //     without applying it.
 //   - commit-before-log: the coordinator sends commit (and answers ok)
-//     before the decision record is durable — it is written in the Batch
-//     of the next Tick; a crash in between forgets the commit, and the
-//     participants that missed it learn abort.
+//     before the decision record is durable — it writes the record only
+//     once every participant acked the commit; a crash before that forgets
+//     the commit, and the participants that missed it learn abort.
 //   - early-unlock: a participant holds no lock past its vote, so
 //     concurrent transfers from one account both validate against the
 //     same balance (overdraft) and reads see half-applied transfers.

@@ -47,10 +47,6 @@ type Machine struct {
 	fsync    bool
 	messages []Message
 	replies  []Reply
-	// deferred holds coordinator records held back to the Batch of the
-	// next Tick (commit-before-log only), with whether they need fsync.
-	deferred      []Record
-	deferredFsync bool
 }
 
 // MachineConfig configures a Machine.
@@ -528,11 +524,6 @@ func (m *Machine) Step(now time.Time, msgs []Message) {
 func (m *Machine) Tick(now time.Time) {
 	m.now = now
 	if m.IsCoordinator() {
-		if len(m.deferred) > 0 {
-			m.persist = append(m.persist, m.deferred...)
-			m.fsync = m.fsync || m.deferredFsync
-			m.deferred, m.deferredFsync = nil, false
-		}
 		m.c.tick(m, now)
 	} else {
 		m.p.tick(m, now)
@@ -554,9 +545,6 @@ func (m *Machine) NextTick() time.Time {
 	}
 	if idle := m.now.Add(idleTick); next.IsZero() || next.After(idle) {
 		next = idle
-	}
-	if len(m.deferred) > 0 && next.After(m.now.Add(m.resend)) {
-		next = m.now.Add(m.resend)
 	}
 	return next
 }
@@ -635,23 +623,9 @@ func (m *Machine) reply(id uint64, r Response) {
 }
 
 // record appends r to the next Batch's Persist (with fsync when sync).
-// Once a record is deferred (commit-before-log), later ones queue behind
-// it so the log keeps its order.
 func (m *Machine) record(r Record, sync bool) {
-	if len(m.deferred) > 0 {
-		m.deferred = append(m.deferred, r)
-		m.deferredFsync = m.deferredFsync || sync
-		return
-	}
 	m.persist = append(m.persist, r)
 	m.fsync = m.fsync || sync
-}
-
-// deferRecord holds r back to the Batch of the next Tick
-// (commit-before-log).
-func (m *Machine) deferRecord(r Record, sync bool) {
-	m.deferred = append(m.deferred, r)
-	m.deferredFsync = m.deferredFsync || sync
 }
 
 func orderedKeys[V any](m map[string]V) []string {

@@ -35,6 +35,9 @@ type pendCommit struct {
 	parts []string
 	acked map[string]bool
 	next  time.Time // next re-send
+	// unlogged: the decision record is not written yet (commit-before-log
+	// writes it only once every participant acked).
+	unlogged bool
 }
 
 // restoreCoordinator rebuilds the decision log's state from log, bumps the
@@ -128,6 +131,9 @@ func (c *coordinator) step(m *Machine, now time.Time, msg Message) {
 		pc.acked[msg.From] = true
 		if len(pc.acked) == len(pc.parts) {
 			delete(c.unended, msg.Txn)
+			if pc.unlogged {
+				m.record(Record{Type: RecDecision, Txn: msg.Txn, Participants: pc.parts}, true)
+			}
 			m.record(Record{Type: RecEnd, Txn: msg.Txn}, false)
 		}
 	case MsgStatus:
@@ -151,18 +157,16 @@ func (c *coordinator) decision(txn string) string {
 
 // commit decides t commit: the decision record (fsync'd) before the commit
 // messages and the client's ok — under commit-before-log, the record only
-// in the Batch of the next Tick.
+// once every participant acked the commit, so a crash before that forgets
+// the decision.
 func (c *coordinator) commit(m *Machine, now time.Time, t *ctxn) {
 	delete(c.active, t.id)
 	c.decided++
 	c.committed[t.id] = true
-	rec := Record{Type: RecDecision, Txn: t.id, Participants: t.parts}
-	if m.bugs.commitBeforeLog {
-		m.deferRecord(rec, true)
-	} else {
-		m.record(rec, true)
+	pc := &pendCommit{parts: t.parts, acked: map[string]bool{}, unlogged: m.bugs.commitBeforeLog}
+	if !pc.unlogged {
+		m.record(Record{Type: RecDecision, Txn: t.id, Participants: t.parts}, true)
 	}
-	pc := &pendCommit{parts: t.parts, acked: map[string]bool{}}
 	c.unended[t.id] = pc
 	m.resendCommit(t.id, pc, now)
 	if !t.answered {
