@@ -16,6 +16,7 @@ type Options struct {
 	Linearizable LinearizableOptions
 	Convergence  ConvergenceOptions
 	Stats        StatsOptions
+	Bank         BankOptions
 }
 
 // checkerFunc is one registered checker.
@@ -27,6 +28,7 @@ var registry = map[string]checkerFunc{
 	},
 	"convergence": func(ops []history.Op, opts Options) Result { return CheckConvergence(ops, opts.Convergence) },
 	"stats":       func(ops []history.Op, opts Options) Result { return CheckStats(ops, opts.Stats) },
+	"bank":        func(ops []history.Op, opts Options) Result { return CheckBank(ops, opts.Bank) },
 }
 
 // Names returns the names Run accepts, sorted.

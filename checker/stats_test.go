@@ -189,7 +189,7 @@ func TestRun(t *testing.T) {
 	if _, err := Run(nil, ops, Options{}); err == nil {
 		t.Error("no checkers accepted")
 	}
-	if got := Names(); !reflect.DeepEqual(got, []string{"convergence", "linearizable", "stats"}) {
+	if got := Names(); !reflect.DeepEqual(got, []string{"bank", "convergence", "linearizable", "stats"}) {
 		t.Errorf("Names() = %v", got)
 	}
 }

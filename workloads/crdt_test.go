@@ -255,7 +255,7 @@ func TestNewRefusesOps(t *testing.T) {
 		{"mv-register", []string{"read", "write", "cas"}, `no op "cas"`},
 		{"register", []string{"read"}, "needs read and an op that changes state"},
 		{"set", []string{"add", "remove"}, "needs read"},
-		{"bank", nil, "unknown workload"},
+		{"queue", nil, "unknown workload"},
 	} {
 		_, err := New(tc.name, Options{Ops: tc.ops})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

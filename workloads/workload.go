@@ -68,6 +68,7 @@ var factories = map[string]workload{
 	"lww-register": {[]string{"read", "write"}, func(o Options) Generator { return NewRegister(o) }},
 	"counter":      {[]string{"read", "add"}, func(o Options) Generator { return NewCounter(o) }},
 	"set":          {[]string{"read", "add", "remove"}, func(o Options) Generator { return NewSet(o) }},
+	"bank":         {[]string{"read", "transfer"}, func(o Options) Generator { return NewBank(o) }},
 }
 
 // New returns the generator of the named workload. o.Ops must be ops of
@@ -87,7 +88,6 @@ func New(name string, o Options) (Generator, error) {
 	}
 	return f.new(o), nil
 }
-
 
 // Names lists the workloads.
 func Names() []string {
