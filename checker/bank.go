@@ -336,10 +336,10 @@ func bankSummary(det *BankDetails) string {
 	case ts == nil:
 		parts = append(parts, det.TargetNote)
 	case ts.BlockedCount == 0:
-		parts = append(parts, fmt.Sprintf("no participant blocked (%d transactions in doubt)", ts.InDoubt))
+		parts = append(parts, fmt.Sprintf("no participant blocked in doubt (%d still in doubt at the end)", ts.InDoubt))
 	default:
-		parts = append(parts, fmt.Sprintf("blocked p50 %s p99 %s max %s (%d transactions in doubt)",
-			fmtNanos(ts.Blocked.P50), fmtNanos(ts.Blocked.P99), fmtNanos(ts.Blocked.Max), ts.InDoubt))
+		parts = append(parts, fmt.Sprintf("participants blocked in doubt %d times: p50 %s p99 %s max %s (%d still in doubt at the end)",
+			ts.BlockedCount, fmtNanos(ts.Blocked.P50), fmtNanos(ts.Blocked.P99), fmtNanos(ts.Blocked.Max), ts.InDoubt))
 	}
 	return strings.Join(parts, "; ")
 }

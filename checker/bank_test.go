@@ -235,7 +235,7 @@ func TestCheckBank(t *testing.T) {
 			targetStats(30, `{"n3": {"in_doubt": 1, "blocked_ns": [2000000000], "decided": 5}}`),
 		)),
 		want:    True,
-		summary: []string{"blocked p50 2.00s p99 3.00s max 3.00s (3 transactions in doubt)"},
+		summary: []string{"participants blocked in doubt 3 times: p50 2.00s p99 3.00s max 3.00s (3 still in doubt at the end)"},
 		check: func(t *testing.T, d BankDetails) {
 			want := &BankTargetStats{InDoubt: 3, Decided: 15, BlockedCount: 3,
 				Blocked: Latency{P50: 2e9, P99: 3e9, Max: 3e9},
@@ -253,7 +253,7 @@ func TestCheckBank(t *testing.T) {
 			targetStats(20, `{"n2": {"in_doubt": 0, "blocked_ns": [], "decided": 4}}`),
 		)),
 		want:    True,
-		summary: []string{"no participant blocked (0 transactions in doubt)"},
+		summary: []string{"no participant blocked in doubt (0 still in doubt at the end)"},
 	}, {
 		name: "unreadable target stats",
 		ops: indexed(ops(

@@ -4,6 +4,7 @@ import (
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/history"
 	"github.com/faultline-io/faultline/targets"
+	"github.com/faultline-io/faultline/workloads"
 )
 
 // CheckOps runs the named checkers over ops with opts (CheckerOptions).
@@ -13,8 +14,8 @@ func CheckOps(ops []history.Op, names []string, opts checker.Options) (checker.R
 
 // CheckerOptions returns each checker's options for a test of cfg: the
 // linearizable checker's timeout, the convergence checker's model (the
-// workload) and quiet period, and the errors the target answers with (for
-// availability). outDir receives files such as Porcupine's visualization
+// workload) and quiet period, the bank's accounts and initial balance, and
+// the errors the target answers with (for availability). outDir receives files such as Porcupine's visualization
 // ("" for none). A target that is not registered answers with no errors.
 func CheckerOptions(cfg Config, outDir string) checker.Options {
 	var answered []string
@@ -25,5 +26,7 @@ func CheckerOptions(cfg Config, outDir string) checker.Options {
 		Linearizable: checker.LinearizableOptions{Timeout: cfg.CheckerTimeout, OutDir: outDir, MaxVisualizedOps: 2000},
 		Convergence:  checker.ConvergenceOptions{Model: cfg.Workload, Quiet: cfg.QuietPeriod},
 		Stats:        checker.StatsOptions{AnsweredErrors: answered},
+		Bank: checker.BankOptions{Accounts: workloads.BankAccounts, InitialBalance: workloads.BankInitialBalance,
+			Timeout: cfg.CheckerTimeout},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	// The bundled targets register themselves.
 	_ "github.com/faultline-io/faultline/targets/crdt"
 	_ "github.com/faultline-io/faultline/targets/raft"
+	_ "github.com/faultline-io/faultline/targets/twopc"
 )
 
 func newNodeCommand(g *globals) *cobra.Command {

@@ -1,0 +1,140 @@
+package twopc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/faultline-io/faultline/cluster"
+	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/targets/peer"
+)
+
+// APIResponse is the body of every answer to POST OpPath: the machine's
+// Response, and where the coordinator listens when this node is not it.
+type APIResponse struct {
+	Response
+	CoordinatorAddr string `json:"coordinator_addr,omitempty"`
+}
+
+// Client is one worker's client. Only the coordinator runs transactions: a
+// participant answers not-coordinator with the coordinator's address, and
+// the client asks there (successive clients start at successive nodes, and
+// a client keeps using the coordinator once it knows it). An answer is
+// final: ok, or a definite error (fail); a request that may have reached
+// the coordinator without an answer is info, except a read, which changes
+// nothing and so fails.
+type Client struct {
+	workload string
+	nodes    []cluster.Node
+	cur      int
+	tr       *http.Transport
+	hc       *http.Client
+}
+
+var clientSeq atomic.Uint64
+
+// NewClient returns a client of workload (bank or register) over nodes.
+func NewClient(nodes []cluster.Node, workload string) (*Client, error) {
+	if len(nodes) == 0 {
+		return nil, errors.New("twopc client: no nodes")
+	}
+	if workload != "bank" && workload != "register" {
+		return nil, fmt.Errorf("twopc client: no workload %q (bank, register)", workload)
+	}
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 500 * time.Millisecond, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 2,
+		MaxConnsPerHost:     4,
+		IdleConnTimeout:     60 * time.Second,
+		DisableCompression:  true,
+	}
+	return &Client{workload: workload, nodes: append([]cluster.Node(nil), nodes...),
+		cur: int(clientSeq.Add(1) % uint64(len(nodes))), tr: tr, hc: &http.Client{Transport: tr}}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.tr.CloseIdleConnections()
+	return nil
+}
+
+// request turns a workload op into the API's request.
+func (c *Client) request(op history.Op) (Request, error) {
+	switch {
+	case c.workload == "bank" && op.F == "read":
+		return Request{F: FRead}, nil
+	case c.workload == "bank" && op.F == "transfer":
+		var t struct{ From, To, Amount int64 }
+		if err := json.Unmarshal(op.Value, &t); err != nil {
+			return Request{}, fmt.Errorf("bad transfer %s: %v", op.Value, err)
+		}
+		return Request{F: FTransfer, From: t.From, To: t.To, Amount: t.Amount}, nil
+	case c.workload == "register" && op.F == "read":
+		return Request{F: FReadKey, Key: op.Key}, nil
+	case c.workload == "register" && (op.F == "write" || op.F == "cas"):
+		return Request{F: op.F, Key: op.Key, Value: op.Value}, nil
+	}
+	return Request{}, fmt.Errorf("workload %s has no op %q", c.workload, op.F)
+}
+
+// Invoke implements targets.Client.
+func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
+	res := op
+	res.Error = ""
+	req, err := c.request(op)
+	if err != nil {
+		res.Type, res.Error = history.Fail, err.Error()
+		return res
+	}
+	read := op.F == "read"
+	id, addr := c.nodes[c.cur].ID(), c.nodes[c.cur].Addr()
+	for hop := 0; ; hop++ {
+		res.Node = id
+		var ar APIResponse
+		sent, status, err := peer.PostJSON(ctx, c.hc, "http://"+addr+OpPath, req, &ar)
+		if err == nil && !ar.OK && ar.Error == "" {
+			err = errors.New(status + " without an error code")
+		}
+		if err != nil {
+			c.cur = (c.cur + 1) % len(c.nodes)
+			res.Error = err.Error()
+			if !sent || read {
+				res.Type = history.Fail
+			} else {
+				res.Type = history.Info
+			}
+			return res
+		}
+		switch {
+		case ar.OK:
+			res.Type = history.OK
+			if read {
+				res.Value = ar.Value
+				if len(res.Value) == 0 {
+					res.Value = json.RawMessage("null")
+				}
+			}
+			return res
+		case ar.Error == ErrNotCoordinator && ar.CoordinatorAddr != "" && hop < 2:
+			for i, n := range c.nodes {
+				if n.ID() == ar.Coordinator {
+					c.cur = i
+				}
+			}
+			id, addr = ar.Coordinator, ar.CoordinatorAddr
+			continue
+		case ar.Definite || read:
+			res.Type, res.Error = history.Fail, ar.Error
+		default:
+			res.Type, res.Error = history.Info, ar.Error
+		}
+		return res
+	}
+}
