@@ -50,6 +50,7 @@ type benchCase struct {
 	// Target and Workload default to raft and register.
 	Target   string
 	Workload string
+	Nodes    int // default 3
 	Bug      string
 	Nemeses  []string
 	Scenario string // path relative to the repository root
@@ -78,6 +79,13 @@ func (c benchCase) name() string {
 // target and workload resolve the defaults.
 func (c benchCase) target() string   { return cmpOr(c.Target, "raft") }
 func (c benchCase) workload() string { return cmpOr(c.Workload, "register") }
+
+func cmpOrInt(n, def int) int {
+	if n == 0 {
+		return def
+	}
+	return n
+}
 
 func cmpOr(s, def string) string {
 	if s == "" {
@@ -145,7 +153,24 @@ func allCases(nemeses []string) []benchCase {
 		cases = append(cases, c, benchCase{Nemeses: c.Nemeses, Scenario: c.Scenario})
 	}
 	cases = append(cases, overlapCases...)
-	return append(cases, crdtCases...)
+	cases = append(cases, crdtCases...)
+	return append(cases, twopcCases...)
+}
+
+// twopcNemeses are the faults aimed at two-phase commit's weak spot: the
+// coordinator cut off or killed while participants wait, and participants
+// killed after voting.
+var twopcNemeses = []string{"partition-coordinator", "kill", "kill-coordinator"}
+
+// twopcCases are the two-phase-commit bank's seeded bugs and its correct
+// build, all on 4 nodes (a coordinator and 3 participants) under
+// twopcNemeses.
+var twopcCases = []benchCase{
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "presume-abort", Nemeses: twopcNemeses},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "volatile-prepare", Nemeses: twopcNemeses},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "commit-before-log", Nemeses: twopcNemeses},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "early-unlock", Nemeses: twopcNemeses},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Nemeses: twopcNemeses},
 }
 
 // crdtCases are the CRDT store's seeded bugs with their paired nemeses
@@ -335,7 +360,7 @@ func runOne(ctx context.Context, bin, runtime, store string, c benchCase, seed i
 		return runResult{Exit: -1, FirstAnomaly: -1, Err: err.Error()}
 	}
 	args := []string{"run", "--runtime", runtime, "--target", c.target(), "--workload", c.workload(),
-		"--nodes", "3", "--time-limit", dur.String(),
+		"--nodes", strconv.Itoa(cmpOrInt(c.Nodes, 3)), "--time-limit", dur.String(),
 		"--seed", strconv.FormatInt(seed, 10), "--store", filepath.Join(dir, "store")}
 	if c.Scenario != "" {
 		abs, _ := filepath.Abs(c.Scenario)
@@ -427,7 +452,7 @@ func quantile(xs []float64, q float64) float64 {
 
 func render(cases []benchCase, results map[string][]runResult, skipped map[string]string, runtime string, seeds int, dur time.Duration, parallel int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Runtime %s; seeds 1..N (N = runs) of %v each, %d run(s) at a time; 3 nodes, default rate (200/s), "+
+	fmt.Fprintf(&b, "Runtime %s; seeds 1..N (N = runs) of %v each, %d run(s) at a time; 3 nodes (twopc: 4), default rate (200/s), "+
 		"concurrency (10) and nemesis interval (3 s).\n\n", runtime, dur, max(parallel, 1))
 	fmt.Fprintln(&b, "| target / workload | build | nemeses | runs | detected (exit 1) | unknown (exit 2) | errors | median first anomaly | p90 first anomaly |")
 	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|")

@@ -57,7 +57,7 @@ func TestAllCasesCoverEveryNemesisOnce(t *testing.T) {
 	if got != want {
 		t.Errorf("correct rows = %q, want %q", got, want)
 	}
-	if want := len(bugCases) + 7 + 2*len(scenarioCases) + len(overlapCases) + len(crdtCases); len(cases) != want {
+	if want := len(bugCases) + 7 + 2*len(scenarioCases) + len(overlapCases) + len(crdtCases) + len(twopcCases); len(cases) != want {
 		t.Errorf("%d rows, want %d", len(cases), want)
 	}
 }
