@@ -2,10 +2,12 @@ package harness
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +73,33 @@ func TestNewRunDirAndLatest(t *testing.T) {
 	target, err := os.Readlink(filepath.Join(store, "latest"))
 	if err != nil || filepath.Join(store, target) != b {
 		t.Fatalf("latest -> %s (%v), want %s", target, err, b)
+	}
+}
+
+// TestNewRunDirConcurrent: runs sharing a store make their directories
+// and link latest at the same time without failing (a campaign's
+// parallel runs, two terminals).
+func TestNewRunDirConcurrent(t *testing.T) {
+	store := t.TempDir()
+	now := time.Date(2026, 11, 25, 20, 11, 41, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if _, err := newRunDir(store, fmt.Sprintf("t%d", i%4), now); err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if _, err := os.Readlink(filepath.Join(store, "latest")); err != nil {
+		t.Errorf("latest: %v", err)
 	}
 }
 

@@ -72,7 +72,9 @@ func newRunDir(store, name string, now time.Time) (string, error) {
 		return "", err
 	}
 	latest := filepath.Join(store, "latest")
-	tmp := latest + ".tmp"
+	// A name of this process's own: runs sharing a store may link at once
+	// (the last rename wins, and each is whole).
+	tmp := fmt.Sprintf("%s.tmp.%d.%d", latest, os.Getpid(), time.Now().UnixNano())
 	_ = os.Remove(tmp)
 	if err := os.Symlink(rel, tmp); err != nil {
 		return "", fmt.Errorf("link store/latest: %w", err)
