@@ -46,8 +46,8 @@ func init() {
 	partition("partition", "", []string{"halves", "one", "leader", "coordinator", "ring", "bridge", "oneway"})
 	partition("partition-one", "one", nil)
 	partition("partition-leader", "leader", nil)
-	// The coordinator cut off from the participants: under load, with
-	// prepares out and votes or decisions in flight.
+	// The coordinator cut off from the participants after its prepares are
+	// out: one way (Unheard), so votes still arrive and decisions do not.
 	partition("partition-coordinator", "coordinator", nil)
 	partition("partition-ring", "ring", nil)
 	partition("partition-bridge", "bridge", nil)

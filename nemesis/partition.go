@@ -3,6 +3,7 @@ package nemesis
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 )
 
@@ -30,6 +31,23 @@ func IsolateOne(nodes []string, r *rand.Rand) map[string][]string {
 	s := append([]string(nil), nodes...)
 	sort.Strings(s)
 	return IsolateNode(nodes, s[r.Intn(len(s))])
+}
+
+// Unheard is the grudge in which every other node stops hearing id while
+// id still hears them (one way). Aimed at a two-phase-commit coordinator,
+// it cuts it off after its prepares are out: participants vote and their
+// votes arrive, but the decisions do not, so they wait in doubt.
+func Unheard(nodes []string, id string) map[string][]string {
+	g := map[string][]string{}
+	if !slices.Contains(nodes, id) {
+		return g
+	}
+	for _, n := range nodes {
+		if n != id {
+			g[n] = []string{id}
+		}
+	}
+	return g
 }
 
 // IsolateNode cuts node id (the leader, for partition-leader) off from every
@@ -137,6 +155,9 @@ func PartitionShape(shape string, nodes []string, leader string, r *rand.Rand) (
 	case "leader", "coordinator":
 		if leader == "" {
 			return nil, fmt.Errorf("partition shape %s: no %s known", shape, shape)
+		}
+		if shape == "coordinator" {
+			return Unheard(nodes, leader), nil
 		}
 		return IsolateNode(nodes, leader), nil
 	case "ring", "majorities-ring":

@@ -251,3 +251,20 @@ func TestPartitionShapeNames(t *testing.T) {
 		t.Error("unknown shape accepted")
 	}
 }
+
+// TestUnheardIsOneWay: the coordinator shape cuts what the others hear from
+// the coordinator, never what the coordinator hears.
+func TestUnheardIsOneWay(t *testing.T) {
+	nodes := []string{"n1", "n2", "n3", "n4"}
+	g, err := PartitionShape("coordinator", nodes, "n1", rand.New(rand.NewSource(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"n2": {"n1"}, "n3": {"n1"}, "n4": {"n1"}}
+	if !reflect.DeepEqual(g, want) {
+		t.Errorf("grudge %v, want %v", g, want)
+	}
+	if len(Unheard(nodes, "n9")) != 0 {
+		t.Error("a node not in the cluster made a grudge")
+	}
+}
