@@ -119,6 +119,9 @@ type BankLinear struct {
 	// Ops counts the operations given to Porcupine: ok transfers and
 	// reads, and info or never-completed transfers.
 	Ops int `json:"ops"`
+	// Settled counts the unknown transfers whose outcome the last read
+	// decided (appliedUnknown): those that did not happen are in Dropped.
+	Settled int `json:"settled,omitempty"`
 	// Dropped counts the info or never-completed transfers left out
 	// because no ok operation completed after their invoke: nothing could
 	// observe them.
@@ -726,13 +729,20 @@ func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration) (Bank
 			latest = max(latest, t.ret)
 		}
 	}
+	var kept []*bankOp
 	for _, t := range unknown {
 		if t.call > latest {
 			lin.Dropped++
 			continue
 		}
-		all = append(all, t)
+		kept = append(kept, t)
 	}
+	if applied, ok := appliedUnknown(h, kept, o); ok {
+		lin.Dropped += len(kept) - len(applied)
+		lin.Settled = len(kept)
+		kept = applied
+	}
+	all = append(all, kept...)
 	slices.SortStableFunc(all, func(a, b *bankOp) int { return cmp.Compare(a.call, b.call) })
 	lin.Ops = len(all)
 	if timeout <= 0 {
@@ -784,4 +794,122 @@ func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration) (Bank
 	lin.Stuck = &StuckOp{Op: stuck.String(), Process: stuck.process.String(),
 		InvokeIndex: stuck.invIndex, CompletionIndex: stuck.doneIndex, Time: stuck.call}
 	return lin, lin.Stuck
+}
+
+// maxSettle bounds how many unknown transfers appliedUnknown considers:
+// it enumerates 2^(n/2) subsets twice.
+const maxSettle = 36
+
+// appliedUnknown decides, when it can, which unknown (info or never
+// completed) transfers took effect, from the history's last read: when
+// every ok transfer completed before that read began, its balances are the
+// initial ones plus every ok transfer plus the unknown transfers that
+// happened before it. If exactly one subset of unknown makes that sum, any
+// linearization applies exactly that subset before the read (the others
+// were no-ops, or come after the last read, where nothing observes them;
+// every read that may linearize after it must have seen the same state),
+// so the rest can be left out of the search, which is what makes a history
+// with many info transfers checkable. ok is false when the last read does
+// not qualify, no subset or several fit, or there are too many to try; the
+// search then keeps every unknown transfer.
+func appliedUnknown(h *bankHistory, unknown []*bankOp, o BankOptions) (applied []*bankOp, ok bool) {
+	if len(unknown) == 0 || len(unknown) > maxSettle || o.Accounts > 64 {
+		return nil, false
+	}
+	var last *bankOp
+	for _, r := range h.okReads {
+		if r.state != "" && (last == nil || r.call > last.call) {
+			last = r
+		}
+	}
+	if last == nil {
+		return nil, false
+	}
+	for _, r := range h.okReads {
+		if r != last && r.ret >= last.call && r.state != last.state {
+			// Another read may linearize after it, and saw another state.
+			return nil, false
+		}
+	}
+	need := make([]int64, o.Accounts) // what the unknown transfers must add up to
+	for i, b := range last.balances {
+		need[i] = b - o.InitialBalance
+	}
+	for _, t := range h.transfers {
+		if t.unknown {
+			continue
+		}
+		if t.ret >= last.call {
+			return nil, false // not quiescent before the last read
+		}
+		need[t.from] += t.amount
+		need[t.to] -= t.amount
+	}
+	for _, t := range unknown {
+		if t.call >= last.ret {
+			return nil, false
+		}
+	}
+	// Meet in the middle: every subset sum of the first half, by value;
+	// then each subset of the second half looks for its complement.
+	half := len(unknown) / 2
+	left, right := unknown[:half], unknown[half:]
+	sums := func(ts []*bankOp, visit func(mask uint64, v []int64)) {
+		v := make([]int64, o.Accounts)
+		var rec func(i int, mask uint64)
+		rec = func(i int, mask uint64) {
+			if i == len(ts) {
+				visit(mask, v)
+				return
+			}
+			rec(i+1, mask)
+			t := ts[i]
+			v[t.from] -= t.amount
+			v[t.to] += t.amount
+			rec(i+1, mask|1<<i)
+			v[t.from] += t.amount
+			v[t.to] -= t.amount
+		}
+		rec(0, 0)
+	}
+	key := func(v []int64) string { return bankState(v) }
+	type found struct {
+		mask uint64
+		n    int
+	}
+	byValue := make(map[string]found, 1<<len(left))
+	sums(left, func(mask uint64, v []int64) {
+		k := key(v)
+		f := byValue[k]
+		byValue[k] = found{mask, f.n + 1}
+	})
+	solutions := 0
+	var leftMask, rightMask uint64
+	want := make([]int64, o.Accounts)
+	sums(right, func(mask uint64, v []int64) {
+		if solutions > 1 {
+			return
+		}
+		for i := range want {
+			want[i] = need[i] - v[i]
+		}
+		if f, ok := byValue[key(want)]; ok {
+			solutions += f.n
+			leftMask, rightMask = f.mask, mask
+		}
+	})
+	if solutions != 1 {
+		return nil, false
+	}
+	for i, t := range left {
+		if leftMask&(1<<i) != 0 {
+			applied = append(applied, t)
+		}
+	}
+	for i, t := range right {
+		if rightMask&(1<<i) != 0 {
+			applied = append(applied, t)
+		}
+	}
+	return applied, true
 }
