@@ -737,9 +737,9 @@ func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration) (Bank
 		}
 		kept = append(kept, t)
 	}
-	if applied, ok := appliedUnknown(h, kept, o); ok {
+	if applied, settled, ok := appliedUnknown(h, kept, o); ok {
 		lin.Dropped += len(kept) - len(applied)
-		lin.Settled = len(kept)
+		lin.Settled = settled
 		kept = applied
 	}
 	all = append(all, kept...)
@@ -797,24 +797,25 @@ func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration) (Bank
 }
 
 // maxSettle bounds how many unknown transfers appliedUnknown considers:
-// it enumerates 2^(n/2) subsets twice.
+// it enumerates about 2^(n/2) count vectors twice.
 const maxSettle = 36
 
 // appliedUnknown decides, when it can, which unknown (info or never
 // completed) transfers took effect, from the history's last read: when
 // every ok transfer completed before that read began, its balances are the
 // initial ones plus every ok transfer plus the unknown transfers that
-// happened before it. If exactly one subset of unknown makes that sum, any
-// linearization applies exactly that subset before the read (the others
+// happened before it. If exactly one choice of how many of each kind of
+// unknown transfer (same accounts, same amount) makes that sum, any
+// linearization applies that many of each before the read (the others
 // were no-ops, or come after the last read, where nothing observes them;
 // every read that may linearize after it must have seen the same state),
 // so the rest can be left out of the search, which is what makes a history
 // with many info transfers checkable. ok is false when the last read does
 // not qualify, no subset or several fit, or there are too many to try; the
 // search then keeps every unknown transfer.
-func appliedUnknown(h *bankHistory, unknown []*bankOp, o BankOptions) (applied []*bankOp, ok bool) {
+func appliedUnknown(h *bankHistory, unknown []*bankOp, o BankOptions) (applied []*bankOp, settled int, ok bool) {
 	if len(unknown) == 0 || len(unknown) > maxSettle || o.Accounts > 64 {
-		return nil, false
+		return nil, 0, false
 	}
 	var last *bankOp
 	for _, r := range h.okReads {
@@ -823,12 +824,12 @@ func appliedUnknown(h *bankHistory, unknown []*bankOp, o BankOptions) (applied [
 		}
 	}
 	if last == nil {
-		return nil, false
+		return nil, 0, false
 	}
 	for _, r := range h.okReads {
 		if r != last && r.ret >= last.call && r.state != last.state {
 			// Another read may linearize after it, and saw another state.
-			return nil, false
+			return nil, 0, false
 		}
 	}
 	need := make([]int64, o.Accounts) // what the unknown transfers must add up to
@@ -840,76 +841,101 @@ func appliedUnknown(h *bankHistory, unknown []*bankOp, o BankOptions) (applied [
 			continue
 		}
 		if t.ret >= last.call {
-			return nil, false // not quiescent before the last read
+			return nil, 0, false // not quiescent before the last read
 		}
 		need[t.from] += t.amount
 		need[t.to] -= t.amount
 	}
 	for _, t := range unknown {
 		if t.call >= last.ret {
-			return nil, false
+			return nil, 0, false
 		}
 	}
-	// Meet in the middle: every subset sum of the first half, by value;
-	// then each subset of the second half looks for its complement.
-	half := len(unknown) / 2
-	left, right := unknown[:half], unknown[half:]
-	sums := func(ts []*bankOp, visit func(mask uint64, v []int64)) {
+	// Identical transfers (same accounts and amount) have the same effect:
+	// the sum can only tell how many of each group happened.
+	type group struct {
+		ops      []*bankOp
+		from, to int
+		amount   int64
+	}
+	var groups []*group
+	byKind := map[[3]int64]*group{}
+	for _, t := range unknown {
+		k := [3]int64{int64(t.from), int64(t.to), t.amount}
+		g := byKind[k]
+		if g == nil {
+			g = &group{from: t.from, to: t.to, amount: t.amount}
+			byKind[k] = g
+			groups = append(groups, g)
+		}
+		g.ops = append(g.ops, t)
+	}
+	// Meet in the middle: every count vector of the first half of the
+	// groups, by the sum it makes; then each of the second half looks for
+	// its complement.
+	half := len(groups) / 2
+	left, right := groups[:half], groups[half:]
+	sums := func(gs []*group, visit func(counts []int, v []int64)) {
 		v := make([]int64, o.Accounts)
-		var rec func(i int, mask uint64)
-		rec = func(i int, mask uint64) {
-			if i == len(ts) {
-				visit(mask, v)
+		counts := make([]int, len(gs))
+		var rec func(i int)
+		rec = func(i int) {
+			if i == len(gs) {
+				visit(counts, v)
 				return
 			}
-			rec(i+1, mask)
-			t := ts[i]
-			v[t.from] -= t.amount
-			v[t.to] += t.amount
-			rec(i+1, mask|1<<i)
-			v[t.from] += t.amount
-			v[t.to] -= t.amount
+			g := gs[i]
+			for c := 0; c <= len(g.ops); c++ {
+				counts[i] = c
+				rec(i + 1)
+				v[g.from] -= g.amount
+				v[g.to] += g.amount
+			}
+			n := int64(len(g.ops) + 1)
+			v[g.from] += n * g.amount
+			v[g.to] -= n * g.amount
 		}
-		rec(0, 0)
+		rec(0)
 	}
-	key := func(v []int64) string { return bankState(v) }
 	type found struct {
-		mask uint64
-		n    int
+		counts []int
+		n      int
 	}
-	byValue := make(map[string]found, 1<<len(left))
-	sums(left, func(mask uint64, v []int64) {
-		k := key(v)
+	byValue := map[string]found{}
+	sums(left, func(counts []int, v []int64) {
+		k := bankState(v)
 		f := byValue[k]
-		byValue[k] = found{mask, f.n + 1}
+		byValue[k] = found{append([]int(nil), counts...), f.n + 1}
 	})
 	solutions := 0
-	var leftMask, rightMask uint64
+	var leftCounts, rightCounts []int
 	want := make([]int64, o.Accounts)
-	sums(right, func(mask uint64, v []int64) {
+	sums(right, func(counts []int, v []int64) {
 		if solutions > 1 {
 			return
 		}
 		for i := range want {
 			want[i] = need[i] - v[i]
 		}
-		if f, ok := byValue[key(want)]; ok {
+		if f, ok := byValue[bankState(want)]; ok {
 			solutions += f.n
-			leftMask, rightMask = f.mask, mask
+			leftCounts, rightCounts = f.counts, append([]int(nil), counts...)
 		}
 	})
 	if solutions != 1 {
-		return nil, false
+		return nil, 0, false
 	}
-	for i, t := range left {
-		if leftMask&(1<<i) != 0 {
-			applied = append(applied, t)
+	// A group none of which happened is left out; of the others every
+	// member stays in the search (which of a partly applied group did is
+	// for Porcupine to find).
+	counts := append(leftCounts, rightCounts...)
+	for i, g := range groups {
+		if counts[i] > 0 {
+			applied = append(applied, g.ops...)
+		}
+		if counts[i] == 0 || counts[i] == len(g.ops) {
+			settled += len(g.ops)
 		}
 	}
-	for i, t := range right {
-		if rightMask&(1<<i) != 0 {
-			applied = append(applied, t)
-		}
-	}
-	return applied, true
+	return applied, settled, true
 }
