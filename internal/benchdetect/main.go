@@ -165,12 +165,16 @@ var twopcNemeses = []string{"partition-coordinator", "kill", "kill-coordinator"}
 // twopcCases are the two-phase-commit bank's seeded bugs and its correct
 // build, all on 4 nodes (a coordinator and 3 participants) under
 // twopcNemeses.
+//
+// The faults overlap (each nemesis on its own schedule): a bug whose window
+// is the milliseconds between prepare and commit shows when a kill lands
+// while the coordinator is cut off and participants wait in doubt.
 var twopcCases = []benchCase{
-	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "presume-abort", Nemeses: twopcNemeses},
-	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "volatile-prepare", Nemeses: twopcNemeses},
-	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "commit-before-log", Nemeses: twopcNemeses},
-	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "early-unlock", Nemeses: twopcNemeses},
-	{Target: "twopc", Workload: "bank", Nodes: 4, Nemeses: twopcNemeses},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "presume-abort", Nemeses: twopcNemeses, Overlap: true},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "volatile-prepare", Nemeses: twopcNemeses, Overlap: true},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "commit-before-log", Nemeses: twopcNemeses, Overlap: true},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "early-unlock", Nemeses: twopcNemeses, Overlap: true},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Nemeses: twopcNemeses, Overlap: true},
 }
 
 // crdtCases are the CRDT store's seeded bugs with their paired nemeses
