@@ -112,7 +112,10 @@ func (Target) ResolveRole(_ context.Context, nodes []cluster.Node, role string) 
 	return coordinatorOf(ids), nil
 }
 
-// Bugs returns the seeded bugs, each with the nemeses that expose it.
+// Bugs returns the seeded bugs, each with the nemeses that expose it. Their
+// windows are the milliseconds between prepare and decision, so they show
+// best with the faults overlapping (--nemesis-overlap): a kill landing
+// while the coordinator is cut off and participants wait in doubt.
 func (Target) Bugs() []targets.Bug {
 	nem := []string{"partition-coordinator", "kill", "kill-coordinator"}
 	return []targets.Bug{
