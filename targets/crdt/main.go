@@ -7,10 +7,7 @@ import (
 	"io"
 	"log"
 	"net"
-	"strings"
-	"time"
 
-	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/targets/peer"
 	"github.com/faultline-io/faultline/targets/seam"
 )
@@ -27,45 +24,14 @@ import (
 func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("faultline node crdt", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		id, listen, peersFlag, data string
-		bugs                        []string
-		seed                        = fs.Uint64("seed", 0, "seed of the gossip randomness (0: from the time, logged)")
-		gossip                      = fs.Duration("gossip-interval", DefaultGossipInterval, "time between two digests this node sends")
-	)
-	fs.StringVar(&id, "id", "", "this node's id (required)")
-	fs.StringVar(&listen, "listen", "", "HOST:PORT to serve peers and clients on (required)")
-	fs.StringVar(&peersFlag, "peers", "", "every node as id=HOST:PORT, comma-separated, this one included (required)")
-	fs.StringVar(&data, "data", "", "data directory holding the state log (required)")
-	fs.Func("bug", "seeded bug to switch on (repeatable or comma-separated): "+strings.Join(BugNames(), ", "), func(s string) error {
-		for _, b := range strings.Split(s, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				if !isBug(b) {
-					return fmt.Errorf("unknown bug %q (known: %s)", b, strings.Join(BugNames(), ", "))
-				}
-				bugs = append(bugs, b)
-			}
-		}
-		return nil
-	})
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	for name, v := range map[string]string{"--id": id, "--listen": listen, "--peers": peersFlag, "--data": data} {
-		if v == "" {
-			return fmt.Errorf("%s is required", name)
-		}
-	}
-	peers, err := cluster.ParsePeers(peersFlag)
+	var nf peer.NodeFlags
+	nf.Define(fs, BugNames())
+	gossip := fs.Duration("gossip-interval", DefaultGossipInterval, "time between two digests this node sends")
+	peers, err := nf.Parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if *seed == 0 {
-		*seed = uint64(time.Now().UnixNano())
-	}
+	id, data, bugs, seed := nf.ID, nf.Data, nf.Bugs, nf.Seed
 	logger := log.New(stderr, "crdt "+id+" ", log.LstdFlags|log.Lmicroseconds|log.LUTC)
 
 	// The fault seams, driven through the admin endpoint: the machine's
@@ -81,7 +47,7 @@ func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	for i, p := range peers {
 		ids[i] = p.ID
 	}
-	m, err := NewMachine(MachineConfig{ID: id, Peers: ids, Seed: *seed, Now: clock.Now(), GossipInterval: *gossip,
+	m, err := NewMachine(MachineConfig{ID: id, Peers: ids, Seed: seed, Now: clock.Now(), GossipInterval: *gossip,
 		Bugs: bugs, State: state, Logf: logger.Printf})
 	if err != nil {
 		return err
@@ -93,12 +59,12 @@ func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	defer shim.Close()
 	node := NewNode(m, clock, storage, shim, logger)
 
-	ln, err := net.Listen("tcp", listen)
+	ln, err := net.Listen("tcp", nf.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", listen, err)
+		return fmt.Errorf("listen on %s: %w", nf.Listen, err)
 	}
 	mux := node.Handler()
 	mux.Handle(seam.AdminPrefix, seam.AdminHandler(seam.Seams{Node: id, Clock: clock, Disk: disk, Msg: msgs}))
-	logger.Printf("serving on %s; peers %s; %d keys restored; bugs %v; seed %d", ln.Addr(), peersFlag, len(state), bugs, *seed)
+	logger.Printf("serving on %s; peers %s; %d keys restored; bugs %v; seed %d", ln.Addr(), nf.Peers, len(state), bugs, seed)
 	return peer.Serve(ctx, ln, mux, logger, node.Run)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,8 +31,6 @@ const (
 func BugNames() []string {
 	return []string{BugSumMerge, BugRemoveByValue, BugGossipDrop, BugLWWWallClock}
 }
-
-func isBug(name string) bool { return slices.Contains(BugNames(), name) }
 
 // Target is the bundled CRDT store: every node accepts reads and writes of
 // PN-Counters, OR-Sets, LWW and MV registers and converges by gossip. It

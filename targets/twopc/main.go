@@ -8,10 +8,7 @@ import (
 	"log"
 	"net"
 	"slices"
-	"strings"
-	"time"
 
-	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/targets/peer"
 	"github.com/faultline-io/faultline/targets/seam"
 	"github.com/faultline-io/faultline/workloads"
@@ -29,42 +26,15 @@ import (
 func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("faultline node twopc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		id, listen, peersFlag, data, coord string
-		bugs                               []string
-		seed                               = fs.Uint64("seed", 0, "seed of the node's randomness (0: from the time, logged)")
-	)
-	fs.StringVar(&id, "id", "", "this node's id (required)")
-	fs.StringVar(&listen, "listen", "", "HOST:PORT to serve peers and clients on (required)")
-	fs.StringVar(&peersFlag, "peers", "", "every node as id=HOST:PORT, comma-separated, this one included (required)")
-	fs.StringVar(&data, "data", "", "data directory holding the log (required)")
+	var nf peer.NodeFlags
+	nf.Define(fs, BugNames())
+	var coord string
 	fs.StringVar(&coord, "coordinator", "", "the coordinator's id (default: the lowest id)")
-	fs.Func("bug", "seeded bug to switch on (repeatable or comma-separated): "+strings.Join(BugNames(), ", "), func(s string) error {
-		for _, b := range strings.Split(s, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				if !slices.Contains(BugNames(), b) {
-					return fmt.Errorf("unknown bug %q (known: %s)", b, strings.Join(BugNames(), ", "))
-				}
-				bugs = append(bugs, b)
-			}
-		}
-		return nil
-	})
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	for name, v := range map[string]string{"--id": id, "--listen": listen, "--peers": peersFlag, "--data": data} {
-		if v == "" {
-			return fmt.Errorf("%s is required", name)
-		}
-	}
-	peers, err := cluster.ParsePeers(peersFlag)
+	peers, err := nf.Parse(fs, args)
 	if err != nil {
 		return err
 	}
+	id, data, bugs, seed := nf.ID, nf.Data, nf.Bugs, nf.Seed
 	ids := make([]string, len(peers))
 	addrs := map[string]string{}
 	for i, p := range peers {
@@ -73,9 +43,6 @@ func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if coord == "" {
 		coord = slices.Min(ids)
-	}
-	if *seed == 0 {
-		*seed = uint64(time.Now().UnixNano())
 	}
 	logger := log.New(stderr, "twopc "+id+" ", log.LstdFlags|log.Lmicroseconds|log.LUTC)
 
@@ -89,7 +56,7 @@ func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	defer storage.Close()
 	m, err := NewMachine(MachineConfig{ID: id, Coordinator: coord, Nodes: ids,
 		Accounts: workloads.BankAccounts, InitialBalance: workloads.BankInitialBalance,
-		Seed: *seed, Now: clock.Now(), Bugs: bugs, Log: recs, Logf: logger.Printf})
+		Seed: seed, Now: clock.Now(), Bugs: bugs, Log: recs, Logf: logger.Printf})
 	if err != nil {
 		return err
 	}
@@ -100,13 +67,13 @@ func NodeMain(ctx context.Context, args []string, stderr io.Writer) error {
 	defer shim.Close()
 	node := NewNode(m, clock, storage, shim, addrs, logger)
 
-	ln, err := net.Listen("tcp", listen)
+	ln, err := net.Listen("tcp", nf.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", listen, err)
+		return fmt.Errorf("listen on %s: %w", nf.Listen, err)
 	}
 	mux := node.Handler()
 	mux.Handle(seam.AdminPrefix, seam.AdminHandler(seam.Seams{Node: id, Clock: clock, Disk: disk, Msg: msgs}))
 	logger.Printf("serving on %s; coordinator %s; peers %s; %d log records; bugs %v; seed %d",
-		ln.Addr(), coord, peersFlag, len(recs), bugs, *seed)
+		ln.Addr(), coord, nf.Peers, len(recs), bugs, seed)
 	return peer.Serve(ctx, ln, mux, logger, node.Run)
 }
