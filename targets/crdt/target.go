@@ -2,19 +2,13 @@ package crdt
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/targets"
+	"github.com/faultline-io/faultline/targets/peer"
 )
 
 func init() { targets.Register(Target{}) }
@@ -122,54 +116,8 @@ func (Target) Bugs() []targets.Bug {
 	}
 }
 
-// healthClient asks nodes for HealthPath; short timeouts, no proxies.
-var healthClient = &http.Client{
-	Timeout: time.Second,
-	Transport: &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 500 * time.Millisecond}).DialContext,
-		MaxIdleConnsPerHost: 1,
-	},
-}
-
 // Healthy returns nil when every node answers HealthPath: every node
 // serves on its own, so all of them must run.
 func (Target) Healthy(ctx context.Context, nodes []cluster.Node) error {
-	var mu sync.Mutex
-	var down []string
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := health(ctx, n.Addr()); err != nil {
-				mu.Lock()
-				down = append(down, n.ID()+": "+err.Error())
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if len(down) > 0 {
-		sort.Strings(down)
-		return fmt.Errorf("%d of %d nodes not serving: %s", len(down), len(nodes), strings.Join(down, "; "))
-	}
-	return nil
-}
-
-func health(ctx context.Context, addr string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+HealthPath, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := healthClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
-	if resp.StatusCode != http.StatusOK {
-		return errors.New(resp.Status)
-	}
-	return nil
+	return peer.AllHealthy(ctx, nodes, HealthPath)
 }

@@ -3,20 +3,16 @@ package twopc
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/targets"
+	"github.com/faultline-io/faultline/targets/peer"
 )
 
 func init() { targets.Register(Target{}) }
@@ -134,73 +130,10 @@ func (Target) Bugs() []targets.Bug {
 	}
 }
 
-// httpc asks nodes for their health and stats; short timeouts, no proxies.
-var httpc = &http.Client{
-	Timeout: 2 * time.Second,
-	Transport: &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 500 * time.Millisecond}).DialContext,
-		MaxIdleConnsPerHost: 1,
-	},
-}
-
-func get(ctx context.Context, addr, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := httpc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return errors.New(resp.Status)
-	}
-	if out == nil {
-		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
-		return err
-	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out)
-}
-
-// eachNode calls f for every node at once and returns the errors by node.
-func eachNode(nodes []cluster.Node, f func(n cluster.Node) error) map[string]error {
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := map[string]error{}
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(n); err != nil {
-				mu.Lock()
-				errs[n.ID()] = err
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errs
-}
-
-func joinErrs(errs map[string]error) string {
-	var parts []string
-	for id, err := range errs {
-		parts = append(parts, id+": "+err.Error())
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, "; ")
-}
-
 // Healthy returns nil when every node answers HealthPath: the coordinator
 // runs the transactions and every participant holds accounts.
 func (Target) Healthy(ctx context.Context, nodes []cluster.Node) error {
-	errs := eachNode(nodes, func(n cluster.Node) error { return get(ctx, n.Addr(), HealthPath, nil) })
-	if len(errs) > 0 {
-		return fmt.Errorf("%d of %d nodes not serving: %s", len(errs), len(nodes), joinErrs(errs))
-	}
-	return nil
+	return peer.AllHealthy(ctx, nodes, HealthPath)
 }
 
 // NodeStats is one node's entry in the target-stats record: how many
@@ -217,9 +150,9 @@ type NodeStats struct {
 func (Target) TargetStats(ctx context.Context, nodes []cluster.Node) (json.RawMessage, error) {
 	var mu sync.Mutex
 	out := map[string]NodeStats{}
-	errs := eachNode(nodes, func(n cluster.Node) error {
+	err := peer.EachNode(nodes, func(n cluster.Node) error {
 		var st Stats
-		if err := get(ctx, n.Addr(), StatsPath, &st); err != nil {
+		if err := peer.GetJSON(ctx, n.Addr(), StatsPath, &st); err != nil {
 			return err
 		}
 		mu.Lock()
@@ -227,12 +160,12 @@ func (Target) TargetStats(ctx context.Context, nodes []cluster.Node) (json.RawMe
 		mu.Unlock()
 		return nil
 	})
-	b, err := json.Marshal(out)
-	if err != nil {
-		return nil, err
+	b, merr := json.Marshal(out)
+	if merr != nil {
+		return nil, merr
 	}
-	if len(errs) > 0 {
-		return b, fmt.Errorf("stats of %d of %d nodes: %s", len(errs), len(nodes), joinErrs(errs))
+	if err != nil {
+		return b, fmt.Errorf("stats: %w", err)
 	}
 	return b, nil
 }
