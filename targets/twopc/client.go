@@ -1,6 +1,7 @@
 package twopc
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,16 +27,30 @@ type APIResponse struct {
 // participant answers not-coordinator with the coordinator's address, and
 // the client asks there (successive clients start at successive nodes, and
 // a client keeps using the coordinator once it knows it). An answer is
-// final: ok, or a definite error (fail); a request that may have reached
-// the coordinator without an answer is info, except a read, which changes
-// nothing and so fails.
+// final: ok, or a definite error (fail). A read without one fails (it
+// changes nothing). A transfer, write or cas that may have reached the
+// coordinator without an answer is resolved: the client asks the
+// coordinator for the request's outcome (Request "outcome" with the
+// request's id) every ResolveRetry for up to ResolveFor, past the op's
+// own timeout, and records what the coordinator says — ok, or the
+// definite abort it answers for a request that did not commit (and then
+// never will). Only a request still unresolved after that is info.
 type Client struct {
 	workload string
 	nodes    []cluster.Node
 	cur      int
 	tr       *http.Transport
 	hc       *http.Client
+	name     string // prefix of the request ids
+	sent     uint64
 }
+
+// How long, and how often, a client asks for the outcome of a request
+// that got no definite answer.
+const (
+	ResolveFor   = 5 * time.Second
+	ResolveRetry = 200 * time.Millisecond
+)
 
 var clientSeq atomic.Uint64
 
@@ -55,8 +70,10 @@ func NewClient(nodes []cluster.Node, workload string) (*Client, error) {
 		IdleConnTimeout:     60 * time.Second,
 		DisableCompression:  true,
 	}
+	seq := clientSeq.Add(1)
 	return &Client{workload: workload, nodes: append([]cluster.Node(nil), nodes...),
-		cur: int(clientSeq.Add(1) % uint64(len(nodes))), tr: tr, hc: &http.Client{Transport: tr}}, nil
+		cur: int(seq % uint64(len(nodes))), tr: tr, hc: &http.Client{Transport: tr},
+		name: fmt.Sprintf("c%d-%x", seq, time.Now().UnixNano()&0xffffff)}, nil
 }
 
 // Close releases idle connections.
@@ -94,6 +111,10 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 		return res
 	}
 	read := op.F == "read"
+	if !read {
+		c.sent++
+		req.ID = fmt.Sprintf("%s-%d", c.name, c.sent)
+	}
 	id, addr := c.nodes[c.cur].ID(), c.nodes[c.cur].Addr()
 	for hop := 0; ; hop++ {
 		res.Node = id
@@ -103,12 +124,14 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 			err = errors.New(status + " without an error code")
 		}
 		if err != nil {
+			at := c.cur
 			c.cur = (c.cur + 1) % len(c.nodes)
 			res.Error = err.Error()
-			if !sent || read {
+			switch {
+			case !sent || read:
 				res.Type = history.Fail
-			} else {
-				res.Type = history.Info
+			default:
+				res.Type, res.Error = c.resolve(ctx, req.ID, at, res.Error)
 			}
 			return res
 		}
@@ -133,8 +156,54 @@ func (c *Client) Invoke(ctx context.Context, op history.Op) history.Op {
 		case ar.Definite || read:
 			res.Type, res.Error = history.Fail, ar.Error
 		default:
-			res.Type, res.Error = history.Info, ar.Error
+			res.Type, res.Error = c.resolve(ctx, req.ID, c.cur, ar.Error)
 		}
 		return res
+	}
+}
+
+// resolve asks node at (then wherever it points) for the outcome of
+// request id, which ended with error cause, until an answer is definite or
+// ResolveFor passes; it runs past ctx's deadline (the op's timeout) but
+// stops when ctx is cancelled (the run stops). It returns ok, fail with
+// the coordinator's error, or info with cause and the last error.
+func (c *Client) resolve(ctx context.Context, id string, at int, cause string) (history.Type, string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ResolveFor)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	defer stop()
+	last := ""
+	for {
+		var ar APIResponse
+		_, status, err := peer.PostJSON(rctx, c.hc, "http://"+c.nodes[at].Addr()+OpPath, Request{F: FOutcome, ID: id}, &ar)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case ar.OK:
+			c.cur = at
+			return history.OK, ""
+		case ar.Error == ErrNotCoordinator && ar.Coordinator != "":
+			for i, n := range c.nodes {
+				if n.ID() == ar.Coordinator {
+					at = i
+				}
+			}
+			last = ar.Error
+			continue // no wait: the next ask goes to the coordinator
+		case ar.Definite:
+			c.cur = at
+			return history.Fail, fmt.Sprintf("%s (outcome asked after %s)", ar.Error, cause)
+		default:
+			last = cmp.Or(ar.Error, status)
+		}
+		select {
+		case <-rctx.Done():
+			return history.Info, fmt.Sprintf("%s; outcome unknown after %s: %s", cause, ResolveFor, last)
+		case <-time.After(ResolveRetry):
+		}
 	}
 }

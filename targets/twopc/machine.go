@@ -110,8 +110,17 @@ const (
 //   - "read": read every balance.
 //   - "read-key", "write", "cas": the register workload on Key; Value is
 //     an integer for write, [from, to] for cas.
+//   - "outcome": what became of the request the client sent with ID: ok
+//     if its transaction committed, a definite ErrAborted if it did not
+//     (and then it never will: the id is refused from then on), answered
+//     once the transaction is decided if it still runs. A client that got
+//     no definite answer asks this instead of leaving the op unknown.
+//
+// ID, when set, names the request for a later "outcome"; a client gives
+// each request a fresh one (an id seen before is refused, ErrBadRequest).
 type Request struct {
 	F      string          `json:"f"`
+	ID     string          `json:"id,omitempty"`
 	From   int64           `json:"from,omitempty"`
 	To     int64           `json:"to,omitempty"`
 	Amount int64           `json:"amount,omitempty"`
@@ -126,6 +135,7 @@ const (
 	FReadKey  = "read-key"
 	FWrite    = "write"
 	FCAS      = "cas"
+	FOutcome  = "outcome"
 )
 
 // Response answers a Request. OK means the transaction committed; Value
@@ -235,7 +245,8 @@ const (
 //   - RecIncarnation (coordinator, fsync): Incarnation, bumped at every
 //     start; txn ids are "<incarnation>.<seq>".
 //   - RecDecision (coordinator, fsync): Txn committed; Participants must
-//     ack it. A txn without one is aborted (presumed abort).
+//     ack it; Req is the client's request id, if it gave one. A txn
+//     without one is aborted (presumed abort).
 //   - RecEnd (coordinator, no fsync): every participant acked Txn's
 //     commit.
 //   - RecPrepare (participant, fsync): the participant voted yes on Txn
@@ -247,6 +258,7 @@ type Record struct {
 	Type         string   `json:"type"`
 	Incarnation  uint64   `json:"incarnation,omitempty"`
 	Txn          string   `json:"txn,omitempty"`
+	Req          string   `json:"req,omitempty"`
 	Participants []string `json:"participants,omitempty"`
 	Ops          []TxnOp  `json:"ops,omitempty"`
 	At           int64    `json:"at,omitempty"` // node clock, Unix ns
@@ -440,6 +452,15 @@ func (m *Machine) Request(now time.Time, id uint64, req Request) {
 	m.now = now
 	if !m.IsCoordinator() {
 		m.reply(id, Response{Error: ErrNotCoordinator, Definite: true, Coordinator: m.coord})
+		return
+	}
+	if req.F == FOutcome {
+		m.c.outcome(m, id, req.ID)
+		return
+	}
+	if req.ID != "" && m.c.known(req.ID) {
+		m.logf("request %d %s: id %q seen before", id, req.F, req.ID)
+		m.reply(id, Response{Error: ErrBadRequest, Definite: true})
 		return
 	}
 	ops, err := m.txnOps(req)

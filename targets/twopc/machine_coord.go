@@ -15,6 +15,12 @@ type coordinator struct {
 	committed   map[string]bool        // every txn decided commit
 	unended     map[string]*pendCommit // committed txns not acked by all
 	decided     int
+	// Client request ids (Request.ID): of the txns running, of the txns
+	// committed (logged, or in memory under commit-before-log), and of
+	// the requests an outcome query found neither, which must never run.
+	activeReq    map[string]*ctxn
+	committedReq map[string]string // request id → txn
+	refusedReq   map[string]bool
 }
 
 // ctxn is a txn the coordinator waits votes for.
@@ -22,7 +28,8 @@ type ctxn struct {
 	id       string
 	reqID    uint64
 	req      Request
-	answered bool // the client got its reply (a timeout)
+	answered bool     // the client got its reply (a timeout)
+	waiters  []uint64 // outcome queries answered at the decision
 	ops      map[string][]TxnOp
 	parts    []string // involved participants, sorted
 	yes      map[string][]*int64
@@ -38,13 +45,15 @@ type pendCommit struct {
 	// unlogged: the decision record is not written yet (commit-before-log
 	// writes it only once every participant acked).
 	unlogged bool
+	req      string // the client's request id
 }
 
 // restoreCoordinator rebuilds the decision log's state from log, bumps the
 // incarnation (persisted, fsync'd, in the first Batch) and queues commit
 // re-sends for every committed, unended txn (in the first Batch too).
 func (m *Machine) restoreCoordinator(log []Record) error {
-	c := &coordinator{active: map[string]*ctxn{}, committed: map[string]bool{}, unended: map[string]*pendCommit{}}
+	c := &coordinator{active: map[string]*ctxn{}, committed: map[string]bool{}, unended: map[string]*pendCommit{},
+		activeReq: map[string]*ctxn{}, committedReq: map[string]string{}, refusedReq: map[string]bool{}}
 	for i, r := range log {
 		switch r.Type {
 		case RecIncarnation:
@@ -54,6 +63,9 @@ func (m *Machine) restoreCoordinator(log []Record) error {
 				return fmt.Errorf("MachineConfig.Log[%d]: a decision without txn", i)
 			}
 			c.committed[r.Txn] = true
+			if r.Req != "" {
+				c.committedReq[r.Req] = r.Txn
+			}
 			c.unended[r.Txn] = &pendCommit{parts: r.Participants, acked: map[string]bool{}}
 		case RecEnd:
 			delete(c.unended, r.Txn)
@@ -90,6 +102,9 @@ func (c *coordinator) begin(m *Machine, now time.Time, id uint64, req Request, o
 	}
 	slices.Sort(t.parts)
 	c.active[t.id] = t
+	if req.ID != "" {
+		c.activeReq[req.ID] = t
+	}
 	for _, p := range t.parts {
 		m.send(Message{To: p, Type: MsgPrepare, Txn: t.id, Ops: ops[p]})
 	}
@@ -132,7 +147,7 @@ func (c *coordinator) step(m *Machine, now time.Time, msg Message) {
 		if len(pc.acked) == len(pc.parts) {
 			delete(c.unended, msg.Txn)
 			if pc.unlogged {
-				m.record(Record{Type: RecDecision, Txn: msg.Txn, Participants: pc.parts}, true)
+				m.record(Record{Type: RecDecision, Txn: msg.Txn, Req: pc.req, Participants: pc.parts}, true)
 			}
 			m.record(Record{Type: RecEnd, Txn: msg.Txn}, false)
 		}
@@ -143,6 +158,45 @@ func (c *coordinator) step(m *Machine, now time.Time, msg Message) {
 		m.send(Message{To: msg.From, Type: c.decision(msg.Txn), Txn: msg.Txn})
 	default:
 		m.logf("dropped a %s message from %s", msg.Type, msg.From)
+	}
+}
+
+// known reports whether request id req was seen: running, committed or
+// refused.
+func (c *coordinator) known(req string) bool {
+	_, committed := c.committedReq[req]
+	return c.activeReq[req] != nil || committed || c.refusedReq[req]
+}
+
+// outcome answers query id about request req: at the decision if its txn
+// runs, ok if it committed, else a definite abort — and req is refused
+// from then on, so the answer stays true (presumed abort: no record
+// means no commit; the request, if it is still on its way, will not
+// start a txn).
+func (c *coordinator) outcome(m *Machine, id uint64, req string) {
+	switch txn, committed := c.committedReq[req]; {
+	case req == "":
+		m.reply(id, Response{Error: ErrBadRequest, Definite: true})
+	case c.activeReq[req] != nil:
+		t := c.activeReq[req]
+		t.waiters = append(t.waiters, id)
+	case committed:
+		m.reply(id, Response{OK: true, Txn: txn})
+	default:
+		c.refusedReq[req] = true
+		m.reply(id, Response{Error: ErrAborted, Definite: true})
+	}
+}
+
+// finish forgets t as running and answers its outcome queries with r.
+func (c *coordinator) finish(m *Machine, t *ctxn, r Response) {
+	delete(c.active, t.id)
+	c.decided++
+	if t.req.ID != "" {
+		delete(c.activeReq, t.req.ID)
+	}
+	for _, w := range t.waiters {
+		m.reply(w, r)
 	}
 }
 
@@ -160,12 +214,14 @@ func (c *coordinator) decision(txn string) string {
 // once every participant acked the commit, so a crash before that forgets
 // the decision.
 func (c *coordinator) commit(m *Machine, now time.Time, t *ctxn) {
-	delete(c.active, t.id)
-	c.decided++
+	c.finish(m, t, Response{OK: true, Txn: t.id})
 	c.committed[t.id] = true
-	pc := &pendCommit{parts: t.parts, acked: map[string]bool{}, unlogged: m.bugs.commitBeforeLog}
+	if t.req.ID != "" {
+		c.committedReq[t.req.ID] = t.id
+	}
+	pc := &pendCommit{parts: t.parts, acked: map[string]bool{}, unlogged: m.bugs.commitBeforeLog, req: t.req.ID}
 	if !pc.unlogged {
-		m.record(Record{Type: RecDecision, Txn: t.id, Participants: t.parts}, true)
+		m.record(Record{Type: RecDecision, Txn: t.id, Req: t.req.ID, Participants: t.parts}, true)
 	}
 	c.unended[t.id] = pc
 	m.resendCommit(t.id, pc, now)
@@ -205,8 +261,7 @@ func (c *coordinator) readValue(m *Machine, t *ctxn) json.RawMessage {
 // abort decides t abort: no record (presumed abort); abort goes to every
 // involved participant, once.
 func (c *coordinator) abort(m *Machine, t *ctxn, reason string) {
-	delete(c.active, t.id)
-	c.decided++
+	c.finish(m, t, Response{Error: reason, Definite: true, Txn: t.id})
 	for _, p := range t.parts {
 		m.send(Message{To: p, Type: MsgAbort, Txn: t.id})
 	}

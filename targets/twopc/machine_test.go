@@ -300,6 +300,9 @@ func (s *sim) finish(rid uint64, status string, resp Response) {
 	}
 	delete(s.pending, rid)
 	op.complete, op.status, op.resp = s.now, status, resp
+	if op.client < 0 {
+		return
+	}
 	c := s.clients[op.client]
 	c.busy = false
 	c.next = s.now.Add(time.Duration(s.rng.IntN(20)) * time.Millisecond)
@@ -314,6 +317,9 @@ func (s *sim) invoke(c *simClient) {
 		return
 	}
 	s.reqID++
+	if req.F != FRead {
+		req.ID = fmt.Sprint("r", s.reqID)
+	}
 	op := &simOp{client: c.id, req: req, invoke: s.now}
 	s.pending[s.reqID] = op
 	s.history = append(s.history, op)
@@ -481,6 +487,7 @@ func (s *sim) checkCorrect() {
 	for a := range want {
 		want[a] = simInitial
 	}
+	s.resolveInfo()
 	counts := map[string]int{}
 	for _, op := range s.history {
 		counts[op.status]++
@@ -511,6 +518,44 @@ func (s *sim) checkCorrect() {
 		t.Fatalf("final balances %v, the committed transfers give %v", got, want)
 	}
 	t.Logf("%d ops: %v; final balances %v", len(s.history), counts, want)
+}
+
+// resolveInfo asks the coordinator the outcome of every info op with a
+// request id and takes its answer as the op's status, as the client does.
+func (s *sim) resolveInfo() {
+	s.t.Helper()
+	for _, op := range s.history {
+		if op.status != "info" || op.req.ID == "" {
+			continue
+		}
+		r := s.ask(Request{F: FOutcome, ID: op.req.ID})
+		switch {
+		case r.OK:
+			op.status = "ok"
+		case r.Definite:
+			op.status = "fail"
+		default:
+			s.t.Fatalf("%v: outcome %+v", op, r)
+		}
+		op.resp = r
+	}
+}
+
+// ask sends req to the coordinator and runs until it is answered.
+func (s *sim) ask(req Request) Response {
+	s.t.Helper()
+	s.reqID++
+	op := &simOp{client: -1, req: req, invoke: s.now}
+	s.pending[s.reqID] = op
+	s.ms[s.coord].Request(s.now, s.reqID, req)
+	s.drain(s.coord)
+	for i := 0; op.status == "" && i < 100; i++ {
+		s.runFor(10 * time.Millisecond)
+	}
+	if op.status == "" {
+		s.t.Fatalf("%+v: no answer", req)
+	}
+	return op.resp
 }
 
 // faults schedules, over d of load, a fault every 400..700 ms: the
@@ -834,6 +879,73 @@ func TestMachineRegister(t *testing.T) {
 	s.ms["n2"].Request(s.now, 99, Request{F: FRead})
 	if b := s.ms["n2"].Ready(); len(b.Replies) != 1 || encode(t, b.Replies[0].Resp) != `{"ok":false,"error":"not-coordinator","definite":true,"coordinator":"n1"}` {
 		t.Errorf("a participant answered %+v", b.Replies)
+	}
+}
+
+// TestMachineOutcome: an outcome query answers ok for a committed request
+// (also after the coordinator restarts), waits for the decision of a
+// running one, and answers a definite abort for one it never saw, which
+// it then refuses to run; a request id is never run twice.
+func TestMachineOutcome(t *testing.T) {
+	s := newSim(t, simConfig{seed: 1, clients: 1})
+	s.clients[0].busy = true
+	xfer := func(id string, amount int64) Request {
+		return Request{F: FTransfer, ID: id, From: 0, To: 1, Amount: amount}
+	}
+	outcome := func(id string) Request { return Request{F: FOutcome, ID: id} }
+	show := func(r Response) string { r.Txn = ""; return encode(t, r) }
+	const ok, aborted, bad = `{"ok":true}`, `{"ok":false,"error":"aborted","definite":true}`, `{"ok":false,"error":"bad-request","definite":true}`
+
+	a := s.ask(xfer("a", 10))
+	if got := s.ask(outcome("a")); show(a) != ok || show(got) != ok || got.Txn != a.Txn {
+		t.Fatalf("transfer %+v, then its outcome %+v", a, got)
+	}
+	if got := show(s.ask(outcome("never-sent"))); got != aborted {
+		t.Fatalf("outcome of an unknown request: %s", got)
+	}
+	if got := show(s.ask(xfer("never-sent", 5))); got != bad {
+		t.Fatalf("a refused request ran: %s", got)
+	}
+	if got := show(s.ask(xfer("a", 5))); got != bad {
+		t.Fatalf("a request id ran twice: %s", got)
+	}
+
+	// Running: the coordinator cannot reach the participants, so the
+	// txn aborts at PrepareTimeout; the query is answered then.
+	s.isolate(s.coord, s.ids[1:], time.Second)
+	s.reqID++
+	run := &simOp{client: -1, req: xfer("c", 5), invoke: s.now}
+	s.pending[s.reqID] = run
+	s.ms[s.coord].Request(s.now, s.reqID, run.req)
+	s.drain(s.coord)
+	s.reqID++
+	q := &simOp{client: -1, req: outcome("c"), invoke: s.now}
+	s.pending[s.reqID] = q
+	s.ms[s.coord].Request(s.now, s.reqID, q.req)
+	s.drain(s.coord)
+	if q.status != "" {
+		t.Fatalf("outcome of a running txn answered at once: %+v", q.resp)
+	}
+	s.runFor(DefaultPrepareTimeout + 50*time.Millisecond)
+	if show(q.resp) != aborted || show(run.resp) != aborted || q.complete.Sub(q.invoke) < DefaultPrepareTimeout {
+		t.Fatalf("request %v, outcome %v", run, q)
+	}
+	s.runFor(time.Second)
+
+	// The decision log keeps the request ids: after a restart, "a" and
+	// "d" are still committed, "e" (never sent) is not.
+	if got := show(s.ask(xfer("d", 7))); got != ok {
+		t.Fatalf("transfer d: %s", got)
+	}
+	s.crash(s.coord, 0)
+	s.restart(s.coord)
+	for id, want := range map[string]string{"a": ok, "d": ok, "e": aborted} {
+		if got := show(s.ask(outcome(id))); got != want {
+			t.Errorf("after a restart, outcome of %s: %s, want %s", id, got, want)
+		}
+	}
+	if got := show(s.ask(outcome(""))); got != bad {
+		t.Errorf("outcome without an id: %s", got)
 	}
 }
 
