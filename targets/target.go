@@ -23,8 +23,12 @@ type Bug struct {
 	Name        string
 	Description string
 	Nemesis     []string // nemeses that expose it
-	Workload    string
-	Checker     string
+	// Scenario, when set, is the scenario file (a path from the repository
+	// root, e.g. docs/scenarios/x.yaml) that exposes it: Nemesis then
+	// names the nemeses the scenario uses, timed so that they overlap.
+	Scenario string
+	Workload string
+	Checker  string
 }
 
 // Workload is one workload a target serves: a generator of package

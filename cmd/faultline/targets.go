@@ -30,8 +30,12 @@ func newTargetsCommand(g *globals) *cobra.Command {
 					fmt.Fprintln(w, "  seeded bugs (--bug NAME):")
 				}
 				for _, b := range t.Bugs() {
-					fmt.Fprintf(w, "    %-20s %s\n    %-20s exposed by --workload %s --nemesis %s, checker %s\n",
-						b.Name, b.Description, "", b.Workload, strings.Join(b.Nemesis, ","), b.Checker)
+					how := "--nemesis " + strings.Join(b.Nemesis, ",")
+					if b.Scenario != "" {
+						how = fmt.Sprintf("--scenario %s (%s)", b.Scenario, strings.Join(b.Nemesis, ", "))
+					}
+					fmt.Fprintf(w, "    %-20s %s\n    %-20s exposed by --workload %s %s, checker %s\n",
+						b.Name, b.Description, "", b.Workload, how, b.Checker)
 				}
 			}
 			fmt.Fprintf(w, "nemeses: %s\n", strings.Join(nemesis.Names(), ", "))

@@ -22,9 +22,11 @@
 // The coordinator turns each client request into a transaction with a
 // durable, unique id "<incarnation>.<seq>" (the incarnation is logged and
 // bumped at each start) and sends each involved participant a prepare
-// with its ops. A participant takes no-wait locks (exclusive for debit,
-// credit, write and cas, shared for reads; any conflict votes no),
-// validates (balance covers a debit, a cas's expected value is current),
+// with its ops. A participant takes locks (exclusive for debit, credit,
+// write and cas, shared for reads); a prepare whose locks are held, or
+// wanted by an earlier waiting prepare, waits in arrival order, and votes
+// no (conflict) if it waited PrepareTimeout, which also breaks deadlocks.
+// Then it validates (balance covers a debit, a cas's expected value is current),
 // appends a prepare record with fsync and votes yes with the values it
 // read. All yes: the coordinator appends the decision record with fsync,
 // then sends commit and answers the client ok; a no or PrepareTimeout:
@@ -43,6 +45,16 @@
 // register values and prepared-but-undecided txns (re-taking their locks)
 // and asks about each. Machine.Stats reports how long participants were
 // blocked in doubt.
+//
+// A client names each transfer, write and cas with a fresh request id
+// (Request.ID); the decision record keeps it. A client that got no
+// definite answer (the coordinator was killed, paused or cut off) asks
+// for the request's outcome ("outcome"): the coordinator answers ok for a
+// committed request, waits for the decision of a running one, and answers
+// a definite abort otherwise — presumed abort again — after which it
+// refuses that id, so the request, if it is still on its way, cannot
+// commit later. Only a request whose outcome stays unknown (the client
+// gives up after Client's ResolveFor) is recorded info.
 //
 // # Seeded bugs
 //

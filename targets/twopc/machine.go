@@ -161,7 +161,8 @@ const (
 	// ErrInsufficient (definite): the source balance was below the
 	// amount at prepare.
 	ErrInsufficient = "insufficient"
-	// ErrConflict (definite): a lock was held by another transaction.
+	// ErrConflict (definite): a lock the transaction needed stayed held by
+	// others for PrepareTimeout.
 	ErrConflict = "conflict"
 	// ErrAborted (definite): any other abort, e.g. a vote that did not
 	// come within PrepareTimeout.
@@ -619,6 +620,14 @@ func (m *Machine) Pending() []string {
 		return nil
 	}
 	return orderedKeys(m.p.prepared)
+}
+
+// Waiting returns how many prepares a participant holds waiting for locks.
+func (m *Machine) Waiting() int {
+	if m.p == nil {
+		return 0
+	}
+	return len(m.p.waiting)
 }
 
 // Locks returns how many locks a participant holds (shared holders each

@@ -14,8 +14,16 @@ type participant struct {
 	decided  map[string]bool            // txn → committed, for every txn decided here
 	xlocks   map[string]string          // lock key → holder
 	slocks   map[string]map[string]bool // lock key → holders
+	waiting  []*waiter                  // prepares waiting for locks, in arrival order
 	blocked  []int64
 	ndecided int
+}
+
+// waiter is a prepare that waits for locks: granted, in arrival order, as
+// locks free up, or answered no (conflict) at until.
+type waiter struct {
+	msg   Message
+	until time.Time
 }
 
 // ptxn is a txn the participant voted yes on and awaits the decision of.
@@ -101,6 +109,7 @@ func (p *participant) step(m *Machine, now time.Time, msg Message) {
 		}
 		m.send(Message{To: m.coord, Type: MsgAck, Txn: msg.Txn})
 	case MsgAbort:
+		p.dropWaiter(msg.Txn)
 		if p.prepared[msg.Txn] != nil {
 			m.record(Record{Type: RecAbort, Txn: msg.Txn, At: now.UnixNano()}, false)
 			p.settle(m, msg.Txn, false, now)
@@ -117,8 +126,9 @@ func (p *participant) step(m *Machine, now time.Time, msg Message) {
 	}
 }
 
-// prepare votes on a prepare: no-wait locks, then validation, then the
-// prepare record (fsync'd) and the yes vote with the values read.
+// prepare votes on a prepare: locks (waiting for them, see grantable),
+// then validation, then the prepare record (fsync'd) and the yes vote with
+// the values read.
 func (p *participant) prepare(m *Machine, now time.Time, msg Message) {
 	vote := func(reason string, values []*int64) {
 		m.send(Message{To: m.coord, Type: MsgVote, Txn: msg.Txn, Yes: reason == "", Reason: reason, Values: values})
@@ -133,6 +143,11 @@ func (p *participant) prepare(m *Machine, now time.Time, msg Message) {
 		}
 		return
 	}
+	for _, w := range p.waiting {
+		if w.msg.Txn == msg.Txn {
+			return // a repeated prepare, still waiting
+		}
+	}
 	for _, op := range msg.Ops {
 		if err := m.ownsOp(op); err != nil {
 			m.logf("txn %s: %v", msg.Txn, err)
@@ -140,11 +155,87 @@ func (p *participant) prepare(m *Machine, now time.Time, msg Message) {
 			return
 		}
 	}
+	switch bs := p.blockers(msg, len(p.waiting)); {
+	case len(bs) == 0:
+		p.grant(m, now, msg)
+	case allOlder(bs, msg.Txn):
+		p.waiting = append(p.waiting, &waiter{msg: msg, until: now.Add(m.prepareTO)})
+	default:
+		vote(ErrConflict, nil)
+	}
+}
+
+// blockers returns the txns msg must wait for: the holders of locks that
+// conflict with one msg wants, and the prepares among the first ahead
+// waiters that want such a lock (so a stream of readers cannot starve a
+// writer).
+//
+// A prepare waits only when every blocker is older (a smaller txn id),
+// and votes no (conflict) otherwise: every wait goes from a younger txn to
+// an older one, so waits never form a cycle (no deadlock), and the usual
+// case — a later txn finding an earlier one's locks — waits rather than
+// aborts. A wait is bounded by PrepareTimeout, after which the vote is no.
+func (p *participant) blockers(msg Message, ahead int) []string {
+	var out []string
 	for _, op := range msg.Ops {
-		if h := p.conflict(msg.Txn, op); h != "" {
-			vote(ErrConflict, nil)
-			return
+		out = append(out, p.holders(msg.Txn, op)...)
+	}
+	for _, w := range p.waiting[:ahead] {
+	scan:
+		for _, a := range w.msg.Ops {
+			ka, xa := lockKey(a)
+			for _, b := range msg.Ops {
+				if kb, xb := lockKey(b); ka == kb && (xa || xb) {
+					out = append(out, w.msg.Txn)
+					break scan
+				}
+			}
 		}
+	}
+	return out
+}
+
+// allOlder reports whether every txn of ts is older than txn.
+func allOlder(ts []string, txn string) bool {
+	for _, t := range ts {
+		if compareTxn(t, txn) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// pump grants the waiting prepares that can go, in arrival order, and
+// answers no to those that waited until their deadline (or that a younger
+// txn blocks, which the wait rule should never let happen).
+func (p *participant) pump(m *Machine, now time.Time) {
+	for i := 0; i < len(p.waiting); {
+		w := p.waiting[i]
+		bs := p.blockers(w.msg, i)
+		switch {
+		case len(bs) == 0:
+			p.waiting = slices.Delete(p.waiting, i, i+1)
+			p.grant(m, now, w.msg)
+			i = 0 // what it locked may block waiters passed over; rescan
+		case !now.Before(w.until) || !allOlder(bs, w.msg.Txn):
+			p.waiting = slices.Delete(p.waiting, i, i+1)
+			m.send(Message{To: m.coord, Type: MsgVote, Txn: w.msg.Txn, Reason: ErrConflict})
+		default:
+			i++
+		}
+	}
+}
+
+// dropWaiter forgets a waiting prepare of txn (aborted by the coordinator).
+func (p *participant) dropWaiter(txn string) {
+	p.waiting = slices.DeleteFunc(p.waiting, func(w *waiter) bool { return w.msg.Txn == txn })
+}
+
+// grant votes on a prepare whose locks are free: validation, the prepare
+// record (fsync'd), the locks and the yes vote with the values read.
+func (p *participant) grant(m *Machine, now time.Time, msg Message) {
+	vote := func(reason string, values []*int64) {
+		m.send(Message{To: m.coord, Type: MsgVote, Txn: msg.Txn, Yes: reason == "", Reason: reason, Values: values})
 	}
 	if reason := p.validate(msg.Ops); reason != "" {
 		vote(reason, nil)
@@ -248,6 +339,7 @@ func (p *participant) settle(m *Machine, txn string, committed bool, at time.Tim
 	}
 	delete(p.prepared, txn)
 	p.unlock(txn, t.ops)
+	p.pump(m, at)
 	p.ndecided++
 	if d := at.Sub(t.voteAt); d >= m.inDoubt {
 		p.blocked = append(p.blocked, int64(d))
@@ -255,6 +347,7 @@ func (p *participant) settle(m *Machine, txn string, committed bool, at time.Tim
 }
 
 func (p *participant) tick(m *Machine, now time.Time) {
+	p.pump(m, now)
 	for _, txn := range orderedKeys(p.prepared) {
 		t := p.prepared[txn]
 		if now.Before(t.nextAsk) {
@@ -276,6 +369,11 @@ func (p *participant) nextTick() time.Time {
 	for _, t := range p.prepared {
 		if next.IsZero() || t.nextAsk.Before(next) {
 			next = t.nextAsk
+		}
+	}
+	for _, w := range p.waiting {
+		if next.IsZero() || w.until.Before(next) {
+			next = w.until
 		}
 	}
 	return next
@@ -300,21 +398,22 @@ func lockKey(op TxnOp) (key string, exclusive bool) {
 	return "key/" + op.Key, op.Kind != OpReadKey
 }
 
-// conflict returns another txn holding a lock op needs (no-wait: the
-// caller votes no), or "".
-func (p *participant) conflict(txn string, op TxnOp) string {
+// holders returns the other txns holding a lock that conflicts with the
+// one op needs.
+func (p *participant) holders(txn string, op TxnOp) []string {
 	k, x := lockKey(op)
+	var out []string
 	if h, ok := p.xlocks[k]; ok && h != txn {
-		return h
+		out = append(out, h)
 	}
 	if x {
 		for _, h := range orderedKeys(p.slocks[k]) {
 			if h != txn {
-				return h
+				out = append(out, h)
 			}
 		}
 	}
-	return ""
+	return out
 }
 
 func (p *participant) lock(txn string, op TxnOp) {

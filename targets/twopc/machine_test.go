@@ -461,8 +461,8 @@ func (s *sim) checkCorrect() {
 	t.Helper()
 	for _, id := range s.ids[1:] {
 		m := s.ms[id]
-		if p := m.Pending(); len(p) > 0 || m.Locks() > 0 {
-			t.Fatalf("%s after quiescing: undecided %v, %d locks", id, p, m.Locks())
+		if p := m.Pending(); len(p) > 0 || m.Locks() > 0 || m.Waiting() > 0 {
+			t.Fatalf("%s after quiescing: undecided %v, %d locks, %d waiting", id, p, m.Locks(), m.Waiting())
 		}
 		if st := m.Stats(); st.InDoubt != 0 {
 			t.Fatalf("%s after quiescing: stats %+v", id, st)
@@ -946,6 +946,61 @@ func TestMachineOutcome(t *testing.T) {
 	}
 	if got := show(s.ask(outcome(""))); got != bad {
 		t.Errorf("outcome without an id: %s", got)
+	}
+}
+
+// TestMachineLockWait: on a participant, a prepare whose lock an older
+// txn holds waits and is granted once the holder commits; a prepare whose
+// lock a younger txn holds votes no at once (waits only go from younger to
+// older: no deadlock); a waiter whose holder stays undecided votes no
+// after PrepareTimeout and holds nothing.
+func TestMachineLockWait(t *testing.T) {
+	now := simStart
+	m, err := NewMachine(MachineConfig{ID: "n2", Coordinator: "n1", Nodes: []string{"n1", "n2"}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	debit := func(txn string) Message {
+		return Message{From: "n1", To: "n2", Type: MsgPrepare, Txn: txn, Ops: []TxnOp{{Kind: OpDebit, Account: 0, Amount: 1}}}
+	}
+	step := func(msg Message) []string {
+		t.Helper()
+		m.Step(now, []Message{msg})
+		var out []string
+		for _, v := range m.Ready().Messages {
+			out = append(out, fmt.Sprintf("%s %s yes=%v %s", v.Type, v.Txn, v.Yes, v.Reason))
+		}
+		return out
+	}
+	want := func(got []string, w ...string) {
+		t.Helper()
+		if !slices.Equal(got, w) {
+			t.Fatalf("sent %q, want %q", got, w)
+		}
+	}
+	want(step(debit("1.5")), "vote 1.5 yes=true ")
+	want(step(debit("1.6"))) // younger: waits
+	want(step(debit("1.4")), "vote 1.4 yes=false conflict")
+	if m.Waiting() != 1 {
+		t.Fatalf("waiting %d, want 1", m.Waiting())
+	}
+	want(step(Message{From: "n1", To: "n2", Type: MsgCommit, Txn: "1.5"}), "vote 1.6 yes=true ", "ack 1.5 yes=false ")
+	if m.Waiting() != 0 || m.Balances()[0] != DefaultInitialBalance-1 {
+		t.Fatalf("waiting %d, balance %d", m.Waiting(), m.Balances()[0])
+	}
+	// 1.6 stays undecided: 1.7 waits, then gives up.
+	want(step(debit("1.7")))
+	now = now.Add(DefaultPrepareTimeout)
+	m.Tick(now)
+	var got []string
+	for _, v := range m.Ready().Messages {
+		if v.Type == MsgVote {
+			got = append(got, fmt.Sprintf("%s %s yes=%v %s", v.Type, v.Txn, v.Yes, v.Reason))
+		}
+	}
+	want(got, "vote 1.7 yes=false conflict")
+	if m.Waiting() != 0 || m.Locks() != 1 {
+		t.Fatalf("after the timeout: waiting %d, locks %d (want 1, 1.6's)", m.Waiting(), m.Locks())
 	}
 }
 
