@@ -1,7 +1,8 @@
-// Package harness runs one test: it resolves and validates a Config, starts a
+// Package harness runs one test: it validates a store.Config, starts a
 // cluster on a runtime, drives client workers and the nemesis schedule while
 // recording the history, heals everything, performs final reads, checks the
-// history and writes the store directory. It knows no target's protocol.
+// history and writes the run directory (laid out by package store). It knows
+// no target's protocol.
 package harness
 
 import (
@@ -11,85 +12,21 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/faultline-io/faultline/nemesis"
+	"github.com/faultline-io/faultline/store"
 	"github.com/faultline-io/faultline/targets"
 	"github.com/faultline-io/faultline/workloads"
 )
 
-// Config is the full, resolved description of a test. It is written to
-// test.json so that a run can be reproduced.
-type Config struct {
-	Name            string        `json:"name"`
-	Target          string        `json:"target"`
-	Workload        string        `json:"workload"`
-	Nemeses         []string      `json:"nemeses"`
-	Bugs            []string      `json:"bugs,omitempty"`
-	Nodes           int           `json:"nodes"`
-	Concurrency     int           `json:"concurrency"`
-	Rate            float64       `json:"rate"`
-	TimeLimit       time.Duration `json:"time_limit"`
-	Seed            int64         `json:"seed"`
-	Runtime         string        `json:"runtime"`
-	Store           string        `json:"store"`
-	NemesisInterval time.Duration `json:"nemesis_interval"`
-	OpTimeout       time.Duration `json:"op_timeout"`
-	CheckerTimeout  time.Duration `json:"checker_timeout"`
-	// HealthTimeout bounds the wait for a healthy cluster at start and
-	// after the final heal.
-	HealthTimeout time.Duration `json:"health_timeout"`
-	// QuietPeriod bounds the final phase's wait for the nodes to agree:
-	// after the final heal, rounds of reads of every key on every node
-	// repeat until one round agrees or QuietPeriod has passed.
-	QuietPeriod time.Duration `json:"quiet_period"`
-	// Binary is the node binary; empty means the running executable.
-	Binary string `json:"binary,omitempty"`
-	// Port is the node port on runtimes where each node has its own IP.
-	Port      int `json:"port"`
-	Keys      int `json:"keys"`
-	OpsPerKey int `json:"ops_per_key"`
-	// Scenario is a scenario file (nemesis.ParseScenario) used instead of
-	// a generated schedule; Validate sets Nemeses to the ones it uses.
-	Scenario string `json:"scenario,omitempty"`
-	// NemesisOverlap gives every nemesis its own generated schedule, all
-	// running at once, so that faults of different nemeses overlap (a
-	// clock strobe during a partition). Off: one fault at a time.
-	NemesisOverlap bool `json:"nemesis_overlap,omitempty"`
-}
-
-// ScenarioSteps reads and parses c.Scenario with c.Seed.
-func (c *Config) ScenarioSteps() ([]nemesis.Step, []byte, error) {
+// scenarioSteps reads and parses c.Scenario with c.Seed.
+func scenarioSteps(c *store.Config) ([]nemesis.Step, []byte, error) {
 	b, err := os.ReadFile(c.Scenario)
 	if err != nil {
 		return nil, nil, err
 	}
 	steps, err := nemesis.ParseScenario(b, c.Seed)
 	return steps, b, err
-}
-
-// DefaultConfig returns the defaults of DESIGN.md §8.
-func DefaultConfig() Config {
-	wo := workloads.DefaultOptions()
-	return Config{
-		Target:          "raft",
-		Workload:        "register",
-		Nodes:           3,
-		Concurrency:     10,
-		Rate:            200,
-		TimeLimit:       60 * time.Second,
-		Seed:            1,
-		Runtime:         "auto",
-		Store:           "store",
-		NemesisInterval: 3 * time.Second,
-		OpTimeout:       time.Second,
-		CheckerTimeout:  60 * time.Second,
-		HealthTimeout:   30 * time.Second,
-		QuietPeriod:     5 * time.Second,
-		Port:            7000,
-		Keys:            wo.Keys,
-		OpsPerKey:       wo.OpsPerKey,
-	}
 }
 
 // FieldError is a validation error that names the offending field (as the
@@ -106,8 +43,10 @@ func (e *FieldError) Error() string {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// Validate checks c and fills derived fields (Name). Errors are *FieldError.
-func (c *Config) Validate() error {
+// ValidateConfig checks c against the registered targets, the nemeses and
+// the runtimes, and fills its derived fields: Name when empty, Nemeses from
+// a scenario. Errors are *FieldError.
+func ValidateConfig(c *store.Config) error {
 	t, err := targets.Get(c.Target)
 	if err != nil {
 		return &FieldError{"target", c.Target, err.Error()}
@@ -123,7 +62,7 @@ func (c *Config) Validate() error {
 		return &FieldError{"nemesis-overlap", true, "a scenario sets its own fault times; drop --nemesis-overlap"}
 	}
 	if c.Scenario != "" {
-		steps, _, err := c.ScenarioSteps()
+		steps, _, err := scenarioSteps(c)
 		if err != nil {
 			return &FieldError{"scenario", c.Scenario, err.Error()}
 		}

@@ -2,23 +2,22 @@ package harness
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/faultline-io/faultline/store"
 	_ "github.com/faultline-io/faultline/targets/crdt"
 	_ "github.com/faultline-io/faultline/targets/raft"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
-	c := DefaultConfig()
+	c := store.DefaultConfig()
 	c.Nemeses = []string{"kill", "pause"}
-	if err := c.Validate(); err != nil {
+	if err := ValidateConfig(&c); err != nil {
 		t.Fatal(err)
 	}
 	if c.Name != "raft-register-kill-pause" {
@@ -27,24 +26,24 @@ func TestDefaultConfigIsValid(t *testing.T) {
 }
 
 func TestValidateNamesTheField(t *testing.T) {
-	cases := map[string]func(*Config){
-		"target":           func(c *Config) { c.Target = "zookeeper" },
-		"workload":         func(c *Config) { c.Workload = "bank" },
-		"nemesis":          func(c *Config) { c.Nemeses = []string{"kill", "meteor"} },
-		"bug":              func(c *Config) { c.Bugs = []string{"nope"} },
-		"nodes":            func(c *Config) { c.Nodes = 0 },
-		"concurrency":      func(c *Config) { c.Concurrency = 0 },
-		"rate":             func(c *Config) { c.Rate = -1 },
-		"time-limit":       func(c *Config) { c.TimeLimit = 0 },
-		"nemesis-interval": func(c *Config) { c.NemesisInterval = 0 },
-		"checker-timeout":  func(c *Config) { c.CheckerTimeout = -time.Second },
-		"runtime":          func(c *Config) { c.Runtime = "kubernetes" },
-		"name":             func(c *Config) { c.Name = "../escape" },
+	cases := map[string]func(*store.Config){
+		"target":           func(c *store.Config) { c.Target = "zookeeper" },
+		"workload":         func(c *store.Config) { c.Workload = "bank" },
+		"nemesis":          func(c *store.Config) { c.Nemeses = []string{"kill", "meteor"} },
+		"bug":              func(c *store.Config) { c.Bugs = []string{"nope"} },
+		"nodes":            func(c *store.Config) { c.Nodes = 0 },
+		"concurrency":      func(c *store.Config) { c.Concurrency = 0 },
+		"rate":             func(c *store.Config) { c.Rate = -1 },
+		"time-limit":       func(c *store.Config) { c.TimeLimit = 0 },
+		"nemesis-interval": func(c *store.Config) { c.NemesisInterval = 0 },
+		"checker-timeout":  func(c *store.Config) { c.CheckerTimeout = -time.Second },
+		"runtime":          func(c *store.Config) { c.Runtime = "kubernetes" },
+		"name":             func(c *store.Config) { c.Name = "../escape" },
 	}
 	for field, mutate := range cases {
-		c := DefaultConfig()
+		c := store.DefaultConfig()
 		mutate(&c)
-		err := c.Validate()
+		err := ValidateConfig(&c)
 		var fe *FieldError
 		if !errors.As(err, &fe) {
 			t.Errorf("%s: want a FieldError, got %v", field, err)
@@ -53,53 +52,6 @@ func TestValidateNamesTheField(t *testing.T) {
 		if fe.Field != field || !strings.HasPrefix(err.Error(), field+":") {
 			t.Errorf("%s: error names %q: %v", field, fe.Field, err)
 		}
-	}
-}
-
-func TestNewRunDirAndLatest(t *testing.T) {
-	store := t.TempDir()
-	now := time.Date(2026, 11, 25, 20, 11, 41, 0, time.UTC)
-	a, err := newRunDir(store, "t", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := newRunDir(store, "t", now) // same second: must not collide
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a == b || filepath.Base(a) != "20261125T201141" {
-		t.Fatalf("run dirs %s and %s", a, b)
-	}
-	target, err := os.Readlink(filepath.Join(store, "latest"))
-	if err != nil || filepath.Join(store, target) != b {
-		t.Fatalf("latest -> %s (%v), want %s", target, err, b)
-	}
-}
-
-// TestNewRunDirConcurrent: runs sharing a store make their directories
-// and link latest at the same time without failing (a campaign's
-// parallel runs, two terminals).
-func TestNewRunDirConcurrent(t *testing.T) {
-	store := t.TempDir()
-	now := time.Date(2026, 11, 25, 20, 11, 41, 0, time.UTC)
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for i := 0; i < 16; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			if _, err := newRunDir(store, fmt.Sprintf("t%d", i%4), now); err != nil {
-				errs <- err
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if _, err := os.Readlink(filepath.Join(store, "latest")); err != nil {
-		t.Errorf("latest: %v", err)
 	}
 }
 
@@ -113,55 +65,55 @@ func TestValidateScenario(t *testing.T) {
 		return p
 	}
 	good := write("good.yaml", "faults:\n  - {at: 1s, nemesis: kill, hold: 2s}\n  - {at: 5s, nemesis: pause, select: leader, hold: 1s}\n")
-	c := DefaultConfig()
+	c := store.DefaultConfig()
 	c.Scenario = good
-	if err := c.Validate(); err != nil {
+	if err := ValidateConfig(&c); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(c.Nemeses, ",") != "kill,pause" || c.Name != "raft-register-kill-pause" {
 		t.Errorf("nemeses %v, name %q: want them taken from the scenario", c.Nemeses, c.Name)
 	}
-	if err := c.Validate(); err != nil {
+	if err := ValidateConfig(&c); err != nil {
 		t.Errorf("validating twice (as replay does): %v", err)
 	}
-	for field, mutate := range map[string]func(*Config){
-		"scenario": func(c *Config) { c.Scenario = filepath.Join(dir, "missing.yaml") },
-		"nemesis":  func(c *Config) { c.Scenario, c.Nemeses = good, []string{"partition"} },
+	for field, mutate := range map[string]func(*store.Config){
+		"scenario": func(c *store.Config) { c.Scenario = filepath.Join(dir, "missing.yaml") },
+		"nemesis":  func(c *store.Config) { c.Scenario, c.Nemeses = good, []string{"partition"} },
 	} {
-		c := DefaultConfig()
+		c := store.DefaultConfig()
 		mutate(&c)
 		var fe *FieldError
-		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != field {
+		if err := ValidateConfig(&c); !errors.As(err, &fe) || fe.Field != field {
 			t.Errorf("%s: want a FieldError naming it, got %v", field, err)
 		}
 	}
-	c = DefaultConfig()
+	c = store.DefaultConfig()
 	c.Scenario, c.TimeLimit = good, 5*time.Second
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "after --time-limit 5s") {
+	if err := ValidateConfig(&c); err == nil || !strings.Contains(err.Error(), "after --time-limit 5s") {
 		t.Errorf("a scenario longer than the run: %v", err)
 	}
-	c = DefaultConfig()
+	c = store.DefaultConfig()
 	c.Scenario = write("bad.yaml", "faults:\n  - {at: 1s, nemesis: kill, hold: 2s}\n  - {at: 2s, nemesis: meteor, hold: 1s}\n")
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "faults[1]: nemesis") {
+	if err := ValidateConfig(&c); err == nil || !strings.Contains(err.Error(), "faults[1]: nemesis") {
 		t.Errorf("bad scenario: %v", err)
 	}
 }
 
 func TestValidateNemesisOverlap(t *testing.T) {
-	c := DefaultConfig()
+	c := store.DefaultConfig()
 	c.Nemeses, c.NemesisOverlap = []string{"kill", "clock-strobe"}, true
-	if err := c.Validate(); err != nil {
+	if err := ValidateConfig(&c); err != nil {
 		t.Fatal(err)
 	}
-	for _, mutate := range []func(*Config){
-		func(c *Config) { c.Nemeses = []string{"kill", "disk-eio"} },
-		func(c *Config) { c.Nemeses, c.Scenario = nil, "some.yaml" },
+	for _, mutate := range []func(*store.Config){
+		func(c *store.Config) { c.Nemeses = []string{"kill", "disk-eio"} },
+		func(c *store.Config) { c.Nemeses, c.Scenario = nil, "some.yaml" },
 	} {
-		c := DefaultConfig()
+		c := store.DefaultConfig()
 		c.NemesisOverlap = true
 		mutate(&c)
 		var fe *FieldError
-		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != "nemesis-overlap" {
+		if err := ValidateConfig(&c); !errors.As(err, &fe) || fe.Field != "nemesis-overlap" {
 			t.Errorf("want a FieldError naming nemesis-overlap, got %v", err)
 		}
 	}
@@ -170,10 +122,10 @@ func TestValidateNemesisOverlap(t *testing.T) {
 // A rate that is not a finite positive number is refused (NaN is not <= 0).
 func TestValidateRateNotANumber(t *testing.T) {
 	for _, r := range []float64{math.NaN(), math.Inf(1), 0} {
-		c := DefaultConfig()
+		c := store.DefaultConfig()
 		c.Rate = r
 		var fe *FieldError
-		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != "rate" {
+		if err := ValidateConfig(&c); !errors.As(err, &fe) || fe.Field != "rate" {
 			t.Errorf("rate %v: %v, want a rate FieldError", r, err)
 		}
 	}
@@ -183,8 +135,8 @@ func TestValidateRateNotANumber(t *testing.T) {
 // a nemesis or a scenario fault that needs the leader is refused with a
 // FieldError saying so, while raft, which has a leader, accepts both.
 func TestValidateRoles(t *testing.T) {
-	crdt := func() Config {
-		c := DefaultConfig()
+	crdt := func() store.Config {
+		c := store.DefaultConfig()
 		c.Target, c.Workload = "crdt", "set"
 		return c
 	}
@@ -203,17 +155,17 @@ func TestValidateRoles(t *testing.T) {
 
 	c := crdt()
 	c.Nemeses = []string{"kill", "partition-leader"}
-	wantField(t, c.Validate(), "nemesis", "partition-leader", "leader role", "target crdt")
+	wantField(t, ValidateConfig(&c), "nemesis", "partition-leader", "leader role", "target crdt")
 
 	c = crdt()
 	c.Nemeses = []string{"kill", "pause", "partition", "clock-strobe", "msg-drop"}
-	if err := c.Validate(); err != nil {
+	if err := ValidateConfig(&c); err != nil {
 		t.Errorf("crdt with nemeses whose selections need no role: %v", err)
 	}
 
-	c = DefaultConfig()
+	c = store.DefaultConfig()
 	c.Nemeses = []string{"partition-leader"}
-	if err := c.Validate(); err != nil {
+	if err := ValidateConfig(&c); err != nil {
 		t.Errorf("raft with partition-leader: %v", err)
 	}
 
@@ -227,30 +179,30 @@ func TestValidateRoles(t *testing.T) {
 	}
 	c = crdt()
 	c.Scenario = write("leader.yaml", "faults: [{at: 1s, nemesis: kill, select: leader, hold: 1s}]\n")
-	wantField(t, c.Validate(), "scenario", "faults[0]", "select leader", "leader role")
+	wantField(t, ValidateConfig(&c), "scenario", "faults[0]", "select leader", "leader role")
 
 	c = crdt()
 	c.Scenario = write("later.yaml", "faults:\n  - {at: 1s, nemesis: pause, hold: 1s}\n  - {at: 3s, nemesis: partition-leader, hold: 1s}\n")
-	wantField(t, c.Validate(), "scenario", "faults[1]", "partition-leader")
+	wantField(t, ValidateConfig(&c), "scenario", "faults[1]", "partition-leader")
 
 	c = crdt()
 	c.Scenario = write("one.yaml", "faults: [{at: 1s, nemesis: kill, select: one, hold: 1s}]\n")
-	if err := c.Validate(); err != nil {
+	if err := ValidateConfig(&c); err != nil {
 		t.Errorf("crdt scenario with select one: %v", err)
 	}
 
-	c = DefaultConfig()
+	c = store.DefaultConfig()
 	c.Scenario = write("raft.yaml", "faults: [{at: 1s, nemesis: kill, select: leader, hold: 1s}]\n")
-	if err := c.Validate(); err != nil {
+	if err := ValidateConfig(&c); err != nil {
 		t.Errorf("raft scenario with select leader: %v", err)
 	}
 }
 
 // A workload the target does not serve is refused naming the ones it does.
 func TestValidateWorkloadOfTarget(t *testing.T) {
-	c := DefaultConfig()
+	c := store.DefaultConfig()
 	c.Target, c.Workload = "crdt", "bank"
-	err := c.Validate()
+	err := ValidateConfig(&c)
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "workload" {
 		t.Fatalf("want a FieldError naming workload, got %v", err)
@@ -261,15 +213,15 @@ func TestValidateWorkloadOfTarget(t *testing.T) {
 		}
 	}
 	for _, w := range []string{"counter", "set", "register", "lww-register", "mv-register"} {
-		c := DefaultConfig()
+		c := store.DefaultConfig()
 		c.Target, c.Workload, c.Nemeses = "crdt", w, []string{"kill"}
-		if err := c.Validate(); err != nil {
+		if err := ValidateConfig(&c); err != nil {
 			t.Errorf("crdt %s: %v", w, err)
 		}
 	}
-	c = DefaultConfig()
+	c = store.DefaultConfig()
 	c.Workload = "counter" // a workload raft does not serve
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "workload") {
+	if err := ValidateConfig(&c); err == nil || !strings.Contains(err.Error(), "workload") {
 		t.Errorf("raft counter: %v, want a workload error", err)
 	}
 }

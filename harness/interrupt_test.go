@@ -14,6 +14,7 @@ import (
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/store"
 )
 
 // stuckRuntime starts clusters whose nodes never serve: Start blocks until
@@ -68,15 +69,15 @@ func (n stuckNode) NetNS() (netns.NsHandle, error) { return 0, cluster.ErrUnsupp
 // interruptAt runs cfg and cancels its context (as the first SIGINT does)
 // from the OnPhase hook as the run enters aim; more, when set, is sent a
 // second interrupt as the run enters second.
-func interruptAt(t *testing.T, cfg Config, aim, second Phase) (*Outcome, []Phase) {
+func interruptAt(t *testing.T, cfg store.Config, aim, second store.Phase) (*Outcome, []store.Phase) {
 	t.Helper()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	more := make(chan os.Signal, 1)
-	var seen []Phase
+	var seen []store.Phase
 	out, err := Run(ctx, cfg, RunOptions{
 		MoreInterrupts: more,
-		OnPhase: func(p Phase) {
+		OnPhase: func(p store.Phase) {
 			seen = append(seen, p)
 			if p == aim {
 				cancel(InterruptCause{Signal: os.Interrupt})
@@ -92,7 +93,7 @@ func interruptAt(t *testing.T, cfg Config, aim, second Phase) (*Outcome, []Phase
 	return out, seen
 }
 
-func checkInterrupted(t *testing.T, out *Outcome, want Phase) {
+func checkInterrupted(t *testing.T, out *Outcome, want store.Phase) {
 	t.Helper()
 	if out.Interruption == nil || out.Interruption.Phase != want || out.Interruption.Signal != "interrupt" {
 		t.Fatalf("interruption %+v, want phase %s, signal interrupt", out.Interruption, want)
@@ -100,17 +101,17 @@ func checkInterrupted(t *testing.T, out *Outcome, want Phase) {
 	if !out.Interrupted || out.Results.Valid != checker.Unknown {
 		t.Errorf("interrupted %v, valid %v: want true, unknown", out.Interrupted, out.Results.Valid)
 	}
-	rr, err := ReadRunResults(out.Dir)
+	rr, err := store.ReadRunResults(out.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rr.Interrupted == nil || rr.Interrupted.Phase != want || rr.Valid != checker.Unknown {
 		t.Errorf("results.json: interrupted %+v, valid %v", rr.Interrupted, rr.Valid)
 	}
-	if _, err := history.ReadFile(filepath.Join(out.Dir, HistoryFile)); err != nil {
+	if _, err := history.ReadFile(filepath.Join(out.Dir, store.HistoryFile)); err != nil {
 		t.Errorf("history unreadable: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(out.Dir, RunningFile)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(out.Dir, store.RunningFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("running.json left after the run ended: %v", err)
 	}
 }
@@ -121,9 +122,9 @@ func checkInterrupted(t *testing.T, out *Outcome, want Phase) {
 // down.
 func TestInterruptDuringStartAndHealth(t *testing.T) {
 	for _, tc := range []struct {
-		aim   Phase
+		aim   store.Phase
 		block bool
-	}{{PhaseStart, true}, {PhaseHealth, false}} {
+	}{{store.PhaseStart, true}, {store.PhaseHealth, false}} {
 		t.Run(string(tc.aim), func(t *testing.T) {
 			var tornDown bool
 			var announced string
@@ -133,7 +134,7 @@ func TestInterruptDuringStartAndHealth(t *testing.T) {
 				Probe: func(context.Context) error { return nil },
 				Rank:  1000,
 			})
-			cfg := DefaultConfig()
+			cfg := store.DefaultConfig()
 			cfg.Runtime, cfg.Store, cfg.Name = name, t.TempDir(), "t"
 			cfg.HealthTimeout = time.Hour // only the interrupt ends the wait
 			out, seen := interruptAt(t, cfg, tc.aim, "")
@@ -141,12 +142,12 @@ func TestInterruptDuringStartAndHealth(t *testing.T) {
 			if !tc.block && !tornDown {
 				t.Error("cluster not torn down")
 			}
-			b, err := os.ReadFile(filepath.Join(out.Dir, RuntimeFile))
+			b, err := os.ReadFile(filepath.Join(out.Dir, store.RuntimeFile))
 			if err != nil || announced == "" {
 				t.Errorf("runtime.json not written before start returned: %v %s", err, b)
 			}
 			t.Logf("phases: %v", seen)
-			if seen[len(seen)-1] != PhaseCheck {
+			if seen[len(seen)-1] != store.PhaseCheck {
 				t.Errorf("phases %v do not end with check", seen)
 			}
 		})
@@ -163,18 +164,18 @@ func TestInterruptEveryPhase(t *testing.T) {
 	}
 	cases := []struct {
 		name        string
-		aim, second Phase
+		aim, second store.Phase
 	}{
-		{"run", PhaseRun, ""}, {"final", PhaseFinal, ""}, {"teardown", PhaseTeardown, ""},
-		{"check", PhaseCheck, ""}, {"run-then-final", PhaseRun, PhaseFinal},
+		{"run", store.PhaseRun, ""}, {"final", store.PhaseFinal, ""}, {"teardown", store.PhaseTeardown, ""},
+		{"check", store.PhaseCheck, ""}, {"run-then-final", store.PhaseRun, store.PhaseFinal},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := DefaultConfig()
+			cfg := store.DefaultConfig()
 			cfg.Runtime, cfg.Store, cfg.Binary = "local", t.TempDir(), bin
 			cfg.Nemeses = []string{"kill"}
 			cfg.TimeLimit = 2 * time.Second
-			if tc.aim == PhaseRun {
+			if tc.aim == store.PhaseRun {
 				cfg.TimeLimit = time.Hour // only the interrupt ends it
 			}
 			out, seen := interruptAt(t, cfg, tc.aim, tc.second)
@@ -182,12 +183,12 @@ func TestInterruptEveryPhase(t *testing.T) {
 			if got := out.Interruption.Forced; got != (tc.second != "") {
 				t.Errorf("forced = %v", got)
 			}
-			if want := []Phase{PhaseStart, PhaseHealth, PhaseRun, PhaseFinal, PhaseTeardown, PhaseCheck}; len(seen) != len(want) {
+			if want := []store.Phase{store.PhaseStart, store.PhaseHealth, store.PhaseRun, store.PhaseFinal, store.PhaseTeardown, store.PhaseCheck}; len(seen) != len(want) {
 				t.Errorf("phases %v, want %v", seen, want)
 			}
-			ops, _ := history.ReadFile(filepath.Join(out.Dir, HistoryFile))
+			ops, _ := history.ReadFile(filepath.Join(out.Dir, store.HistoryFile))
 			for _, op := range ops {
-				if op.Process >= history.Process(cfg.Concurrency*1_000_000) && tc.aim != PhaseTeardown && tc.aim != PhaseCheck {
+				if op.Process >= history.Process(cfg.Concurrency*1_000_000) && tc.aim != store.PhaseTeardown && tc.aim != store.PhaseCheck {
 					t.Errorf("final read after an interrupt in %s: %+v", tc.aim, op)
 				}
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/history"
 	"github.com/faultline-io/faultline/nemesis"
+	"github.com/faultline-io/faultline/store"
 	"github.com/faultline-io/faultline/targets"
 	"github.com/faultline-io/faultline/workloads"
 )
@@ -47,7 +48,7 @@ type RunOptions struct {
 	MoreInterrupts <-chan os.Signal
 	// OnPhase, when set, is called as the run enters each phase, before the
 	// phase's work; tests drive interrupts from it.
-	OnPhase func(Phase)
+	OnPhase func(store.Phase)
 }
 
 // Outcome is what a run produced.
@@ -56,7 +57,7 @@ type Outcome struct {
 	Results     checker.Results
 	Interrupted bool
 	// Interruption is the first interrupt of an interrupted run, else nil.
-	Interruption *Interruption
+	Interruption *store.Interruption
 	Counts       Counts
 }
 
@@ -74,7 +75,7 @@ type ScheduleEntry struct {
 
 // run is the state of one test in progress.
 type run struct {
-	cfg    Config
+	cfg    store.Config
 	opts   RunOptions
 	log    *zap.Logger
 	dir    string
@@ -93,9 +94,9 @@ type run struct {
 
 func (r *run) now() int64 { return int64(time.Since(r.start)) }
 
-// Run executes the test described by cfg (which must have passed Validate).
-// It always heals and tears down what it started, also when ctx is cancelled
-// (Ctrl-C), and always closes the history.
+// Run executes the test described by cfg (which must have passed
+// ValidateConfig). It always heals and tears down what it started, also when
+// ctx is cancelled (Ctrl-C), and always closes the history.
 //
 // Cancelling ctx interrupts the run, in whatever phase it is: the run heals,
 // tears down, checks what history it has and writes results.json with an
@@ -104,7 +105,7 @@ func (r *run) now() int64 { return int64(time.Since(r.start)) }
 // graceful heal; teardown always runs. The error is non-nil only when the run
 // failed without being interrupted (or could not write its results), and
 // then running.json in the run directory keeps the phase and the error.
-func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err error) {
+func Run(ctx context.Context, cfg store.Config, opts RunOptions) (out *Outcome, err error) {
 	log := opts.Log
 	if log == nil {
 		log = zap.NewNop()
@@ -133,14 +134,14 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		// says so.
 		rtName, rt = cfg.Runtime, nil
 	}
-	dir, err := newRunDir(cfg.Store, cfg.Name, time.Now())
+	dir, err := store.NewRunDir(cfg.Store, cfg.Name, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	absDir, _ := filepath.Abs(dir)
 	log.Info("run", zap.String("dir", dir), zap.String("runtime", rtName), zap.Int64("seed", cfg.Seed))
 	host, _ := os.Hostname()
-	if err := writeJSON(filepath.Join(dir, TestFile), TestRecord{
+	if err := store.WriteTestRecord(dir, store.TestRecord{
 		Config: cfg, Runtime: rtName, Checkers: wl.Checkers, CommandLine: opts.CommandLine,
 		Version: Version, GitRevision: GitRevision, GoVersion: goVersion(), Started: time.Now().UTC(), Host: host,
 		ReplayOf: opts.ReplayOf,
@@ -155,7 +156,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 
 	// The history exists before anything starts, so even a run interrupted
 	// while its cluster starts leaves a readable (empty) one.
-	rec, err := history.NewRecorder(filepath.Join(dir, HistoryFile))
+	rec, err := history.NewRecorder(filepath.Join(dir, store.HistoryFile))
 	if err != nil {
 		return out, err
 	}
@@ -165,7 +166,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 			err = fmt.Errorf("close history: %w", cerr)
 		}
 	}()
-	in.enter(PhaseStart)
+	in.enter(store.PhaseStart)
 	stopWatch := in.watch(ctx, opts.MoreInterrupts)
 	defer stopWatch()
 
@@ -217,7 +218,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 			// runtime.json names the run before anything exists, so what an
 			// interrupted or killed start left can be found by its id.
 			OnRun: func(run string) {
-				if err := writeJSON(filepath.Join(dir, RuntimeFile), map[string]string{"runtime": rtName, "run": run}); err != nil {
+				if err := store.WriteJSON(filepath.Join(dir, store.RuntimeFile), map[string]string{"runtime": rtName, "run": run}); err != nil {
 					log.Warn("write runtime.json", zap.Error(err))
 				}
 			},
@@ -235,11 +236,11 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		if ri, ok := cl.(cluster.RunIdentifier); ok {
 			started["run"] = ri.Run()
 		}
-		if err := writeJSON(filepath.Join(dir, RuntimeFile), started); err != nil {
+		if err := store.WriteJSON(filepath.Join(dir, store.RuntimeFile), started); err != nil {
 			return false, err
 		}
 		log.Info("cluster started", zap.String("runtime", rtName), zap.String("run", started["run"]))
-		in.enter(PhaseHealth)
+		in.enter(store.PhaseHealth)
 		env.Cluster = cl
 		if rr, ok := target.(targets.RoleResolver); ok && len(target.Roles()) > 0 {
 			env.Role = func(ctx context.Context, role string) (string, error) {
@@ -274,7 +275,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 
 	var testErr error // a worker's or the nemesis's failure
 	if ready {
-		in.enter(PhaseRun)
+		in.enter(store.PhaseRun)
 		var err error
 		if testErr, err = r.test(ctx, cl, env, nems); err != nil {
 			return out, err // no test was run: bad schedule or scenario
@@ -283,7 +284,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 
 	// Final phase: heal everything (even when interrupted), wait for health,
 	// read every key. A second interrupt cuts the heal short.
-	in.enter(PhaseFinal)
+	in.enter(store.PhaseFinal)
 	if cl != nil {
 		hctx, cancel := in.graceful(ctx, time.Minute)
 		r.healAll(hctx, env, nems, r.interruption(ctx) == nil)
@@ -301,7 +302,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		r.finalReads(ctx, cl)
 		r.targetStats(ctx, cl)
 	}
-	if err := writeJSON(filepath.Join(dir, ScheduleFile), r.scheduleSnapshot()); err != nil {
+	if err := store.WriteJSON(filepath.Join(dir, store.ScheduleFile), r.scheduleSnapshot()); err != nil {
 		log.Error("write schedule", zap.Error(err))
 	}
 	out.Counts = Counts{OK: r.ok.Load(), Fail: r.fail.Load(), Info: r.info.Load(), Nemesis: r.nem.Load()}
@@ -311,7 +312,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 
 	// Tear down before checking, so nodes do not compete with the checker.
 	// Teardown is cleanup: no interrupt cuts it short.
-	in.enter(PhaseTeardown)
+	in.enter(store.PhaseTeardown)
 	var teardownErr error
 	if cl != nil {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -325,7 +326,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		}
 	}
 
-	in.enter(PhaseCheck)
+	in.enter(store.PhaseCheck)
 	log.Info("checking history", zap.Int64("ok", out.Counts.OK), zap.Int64("fail", out.Counts.Fail),
 		zap.Int64("info", out.Counts.Info), zap.Int64("faults", out.Counts.Nemesis))
 	res, err := r.check(dir, wl.Checkers)
@@ -333,12 +334,12 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 		return out, err
 	}
 	stopWatch() // counts every interrupt sent so far
-	rr := RunResults{Results: res, Interrupted: r.interruption(ctx)}
+	rr := store.RunResults{Results: res, Interrupted: r.interruption(ctx)}
 	if rr.Interrupted != nil {
 		res.Valid = checker.Unknown
 		log.Warn("run "+rr.Interrupted.String()+"; verdict unknown", zap.String("dir", dir))
 	}
-	if err := WriteRunResults(dir, rr); err != nil {
+	if err := store.WriteRunResults(dir, rr); err != nil {
 		return out, err
 	}
 	out.Results = res
@@ -353,7 +354,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (out *Outcome, err er
 
 // interruption returns the run's first interrupt, or nil. A cancelled ctx
 // counts even before its AfterFunc has run.
-func (r *run) interruption(ctx context.Context) *Interruption {
+func (r *run) interruption(ctx context.Context) *store.Interruption {
 	if ctx.Err() != nil {
 		r.in.note(causeName(ctx))
 	}
@@ -419,7 +420,7 @@ func (r *run) test(ctx context.Context, cl cluster.Cluster, env nemesis.Env, nem
 // first, or a second when the run was already interrupted) abandons it: the
 // verdict is then unknown with no checker results.
 func (r *run) check(dir string, names []string) (checker.Results, error) {
-	ops, err := history.ReadFile(filepath.Join(dir, HistoryFile))
+	ops, err := history.ReadFile(filepath.Join(dir, store.HistoryFile))
 	if err != nil {
 		return checker.Results{}, err
 	}
@@ -617,7 +618,7 @@ func (r *run) runSchedule(workCtx context.Context, env nemesis.Env, nems map[str
 }
 
 // faultSteps is the run's fault timeline: the scenario file's (kept in the
-// run directory as ScenarioFile), else one generated from the seed.
+// run directory as store.ScenarioFile), else one generated from the seed.
 func (r *run) faultSteps(selects map[string][]string) ([]nemesis.Step, error) {
 	cfg := r.cfg
 	if cfg.Scenario == "" {
@@ -630,11 +631,11 @@ func (r *run) faultSteps(selects map[string][]string) ([]nemesis.Step, error) {
 		}
 		return nemesis.Schedule(o)
 	}
-	steps, b, err := cfg.ScenarioSteps()
+	steps, b, err := scenarioSteps(&cfg)
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", cfg.Scenario, err)
 	}
-	if err := os.WriteFile(filepath.Join(r.dir, ScenarioFile), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(r.dir, store.ScenarioFile), b, 0o644); err != nil {
 		return nil, err
 	}
 	return steps, nil

@@ -20,8 +20,8 @@ import (
 	"path/filepath"
 
 	"github.com/faultline-io/faultline/checker"
-	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/store"
 )
 
 // File is the report's name inside a run directory.
@@ -32,29 +32,34 @@ type Run struct {
 	// Dir is the run directory; links to files in it are relative.
 	Dir string
 	// Test is test.json as written by the harness; zero when missing.
-	Test harness.TestRecord
+	Test store.TestRecord
 	// TestJSON is test.json verbatim, shown whole at the end.
 	TestJSON string
 	// Results are the checkers' results; nil when the run was not checked.
 	Results *checker.Results
 	// Ops is the history.
 	Ops []history.Op
+	// AnsweredErrors are the errors of failed operations that the tested
+	// target answered (targets.Target.AnsweredErrors); availability counts
+	// those operations as served. Load leaves it nil: the caller that knows
+	// the targets fills it.
+	AnsweredErrors []string
 }
 
 // Load reads a run directory: the history (required), test.json and
 // results.json (each optional: a report of an unchecked or imported history
-// says what is missing).
+// says what is missing). It does not fill AnsweredErrors.
 func Load(dir string) (Run, error) {
 	r := Run{Dir: dir}
-	ops, err := history.ReadFile(filepath.Join(dir, harness.HistoryFile))
+	ops, err := history.ReadFile(filepath.Join(dir, store.HistoryFile))
 	if err != nil {
 		return r, err
 	}
 	r.Ops = ops
-	switch tr, err := harness.ReadTestRecord(dir); {
+	switch tr, err := store.ReadTestRecord(dir); {
 	case err == nil:
 		r.Test = tr
-		b, _ := os.ReadFile(filepath.Join(dir, harness.TestFile))
+		b, _ := os.ReadFile(filepath.Join(dir, store.TestFile))
 		r.TestJSON = string(b)
 	case !errors.Is(err, os.ErrNotExist):
 		return r, err
@@ -70,10 +75,15 @@ func Load(dir string) (Run, error) {
 }
 
 // WriteDir loads the run in dir and writes its report (Write).
-func WriteDir(dir string) (string, error) {
+// answeredErrors, when not nil, returns the AnsweredErrors of the target
+// test.json names.
+func WriteDir(dir string, answeredErrors func(target string) []string) (string, error) {
 	r, err := Load(dir)
 	if err != nil {
 		return "", err
+	}
+	if answeredErrors != nil {
+		r.AnsweredErrors = answeredErrors(r.Test.Config.Target)
 	}
 	return Write(r)
 }

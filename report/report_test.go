@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/faultline-io/faultline/checker"
-	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/store"
 )
 
 func nemOp(t int64, f string, value string, errText string) history.Op {
@@ -86,7 +86,7 @@ func TestRenderEscapesEveryValueFromTheRun(t *testing.T) {
 
 func TestWriteDirReportsARunDirectory(t *testing.T) {
 	dir := t.TempDir()
-	rec, err := history.NewRecorder(filepath.Join(dir, harness.HistoryFile))
+	rec, err := history.NewRecorder(filepath.Join(dir, store.HistoryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestWriteDirReportsARunDirectory(t *testing.T) {
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path, err := WriteDir(dir)
+	path, err := WriteDir(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,14 +112,14 @@ func TestWriteDirReportsARunDirectory(t *testing.T) {
 	if err := checker.WriteResults(filepath.Join(dir, checker.ResultsFile), checker.Compose(checker.Result{Checker: "stats", Valid: checker.True})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := WriteDir(dir); err != nil {
+	if _, err := WriteDir(dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, _ = os.ReadFile(path)
 	if !bytes.Contains(b, []byte(">valid<")) {
 		t.Error("report does not show the verdict of results.json")
 	}
-	if _, err := WriteDir(t.TempDir()); err == nil {
+	if _, err := WriteDir(t.TempDir(), nil); err == nil {
 		t.Error("a directory without a history gave no error")
 	}
 }
@@ -151,13 +151,64 @@ func BenchmarkRender100k(b *testing.B) {
 	}
 }
 
+// Availability counts a failed operation the target answered
+// (Run.AnsweredErrors, e.g. a cas whose expected value was not there) as
+// served, and WriteDir asks its answeredErrors for the target test.json
+// names.
+func TestAvailabilityCountsAnsweredErrors(t *testing.T) {
+	ops := []history.Op{
+		{Process: 0, Type: history.Invoke, F: "cas", Key: "k", Time: 1e6},
+		{Process: 0, Type: history.OK, F: "cas", Key: "k", Time: 2e6},
+		{Process: 1, Type: history.Invoke, F: "cas", Key: "k", Time: 3e6},
+		{Process: 1, Type: history.Fail, F: "cas", Key: "k", Time: 4e6, Error: "mismatch"},
+		nemOp(5e6, "kill", `{"nemesis":"kill","nodes":["n1"]}`, ""),
+		nemOp(6e6, "heal", `{"nemesis":"kill"}`, ""),
+	}
+	for _, tc := range []struct {
+		answered []string
+		want     string
+	}{{nil, "50.0%"}, {[]string{"mismatch"}, "100.0%"}} {
+		if v := buildView(Run{Dir: "d", Ops: ops, AnsweredErrors: tc.answered}); v.AvailNoFault != tc.want {
+			t.Errorf("answered %v: availability without faults %s, want %s", tc.answered, v.AvailNoFault, tc.want)
+		}
+	}
+
+	dir := t.TempDir()
+	rec, err := history.NewRecorder(filepath.Join(dir, store.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops {
+		if _, err := rec.Append(op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := store.DefaultConfig()
+	cfg.Target = "some-target"
+	if err := store.WriteTestRecord(dir, store.TestRecord{Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	var asked string
+	path, err := WriteDir(dir, func(target string) []string { asked = target; return []string{"mismatch"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if asked != "some-target" || !bytes.Contains(b, []byte("100.0% of operations answered without faults")) {
+		t.Errorf("asked for %q; report:\n%s", asked, b)
+	}
+}
+
 // convRunDir writes ops as the history of a new run directory, checks them
 // with the convergence checker for model, lets edit change the details,
 // and writes results.json. It returns the directory and the result.
 func convRunDir(t *testing.T, ops []history.Op, model string, edit func(*checker.ConvergenceDetails)) (string, checker.Result) {
 	t.Helper()
 	dir := t.TempDir()
-	rec, err := history.NewRecorder(filepath.Join(dir, harness.HistoryFile))
+	rec, err := history.NewRecorder(filepath.Join(dir, store.HistoryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +262,7 @@ func (x convOps) heal(t int64) convOps {
 
 func writeReport(t *testing.T, dir string) string {
 	t.Helper()
-	path, err := WriteDir(dir)
+	path, err := WriteDir(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/faultline-io/faultline/checker"
-	"github.com/faultline-io/faultline/harness"
+	"github.com/faultline-io/faultline/store"
 )
 
 // view is what the template sees; every string in it is escaped there
@@ -18,7 +18,7 @@ type view struct {
 	Title       string
 	Verdict     string // "valid", "invalid", "unknown" or "not checked"
 	VerdictNote string
-	Test        harness.TestRecord
+	Test        store.TestRecord
 	CommandLine string
 	Started     string
 	Results     []resultRow
@@ -98,7 +98,7 @@ func buildView(r Run) view {
 
 	// The stats checker's counts, whether or not results.json has them.
 	var stats checker.StatsDetails
-	_ = json.Unmarshal(checker.CheckStats(r.Ops, harness.CheckerOptions(r.Test.Config, "").Stats).Details, &stats)
+	_ = json.Unmarshal(checker.CheckStats(r.Ops, store.CheckerOptions(r.Test.Config, "", r.AnsweredErrors).Stats).Details, &stats)
 	v.Counts = countRows(stats.ByF)
 	faults := checker.FaultWindows(r.Ops)
 	if len(faults) > 0 {

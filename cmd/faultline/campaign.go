@@ -19,6 +19,7 @@ import (
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/report"
+	"github.com/faultline-io/faultline/store"
 )
 
 const campaignExample = `name: nightly-raft
@@ -40,7 +41,7 @@ tests:
     expect: valid                   # valid, anomaly or any`
 
 func newCampaignCommand(g *globals) *cobra.Command {
-	var junit, store string
+	var junit, storeDir string
 	cmd := &cobra.Command{
 		Use:   "campaign <file.yaml>",
 		Short: "Run a file of tests over seeds; JUnit XML for CI",
@@ -65,16 +66,16 @@ Example file:
 			if err != nil {
 				return badInput(err)
 			}
-			if store != "" {
+			if storeDir != "" {
 				for i := range c.Runs {
-					c.Runs[i].Config.Store = store
+					c.Runs[i].Config.Store = storeDir
 				}
 			}
 			return runCampaign(cmd, g.logger(), c, junit)
 		},
 	}
 	cmd.Flags().StringVar(&junit, "junit", "", "write a JUnit XML report of the campaign to this file")
-	cmd.Flags().StringVar(&store, "store", "", "directory that receives run directories (default: the file's store, else store)")
+	cmd.Flags().StringVar(&storeDir, "store", "", "directory that receives run directories (default: the file's store, else store)")
 	return cmd
 }
 
@@ -95,7 +96,7 @@ type campaign struct {
 type campaignRun struct {
 	Test   string
 	Expect string
-	Config harness.Config
+	Config store.Config
 }
 
 // campaignFile is the YAML document. Unknown keys are errors.
@@ -190,7 +191,7 @@ func parseCampaign(b []byte, baseDir string) (campaign, error) {
 			return c, fmt.Errorf("%s: name: used by two tests", where)
 		}
 		seen[t.Name] = true
-		cfg := harness.DefaultConfig()
+		cfg := store.DefaultConfig()
 		if f.Store != "" {
 			cfg.Store = f.Store
 		}
@@ -232,7 +233,7 @@ func parseCampaign(b []byte, baseDir string) (campaign, error) {
 		}
 		for _, s := range seeds {
 			cfg.Seed = s
-			if err := cfg.Validate(); err != nil {
+			if err := harness.ValidateConfig(&cfg); err != nil {
 				return c, fmt.Errorf("%s: %w", where, err)
 			}
 			c.Runs = append(c.Runs, campaignRun{Test: t.Name, Expect: expect, Config: cfg})

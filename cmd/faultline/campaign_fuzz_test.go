@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/faultline-io/faultline/harness"
 )
 
 // campaignErr is the shape of every parseCampaign error: it names the key
@@ -42,7 +44,7 @@ func FuzzParseCampaign(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		// Validate reads the scenario a campaign names; keep the fuzzer
+		// ValidateConfig reads the scenario a campaign names; keep the fuzzer
 		// to files beside the seeds (no /dev/zero, no /dev/stdin).
 		if bytes.Contains(b, []byte("scenario")) && bytes.ContainsAny(b, `/\!`) || bytes.Contains(b, []byte("..")) && bytes.Contains(b, []byte("scenario")) {
 			t.Skip("a scenario path outside testdata")
@@ -74,7 +76,7 @@ func FuzzParseCampaign(f *testing.F) {
 				t.Fatalf("run %d: config name %q, test %q", i, r.Config.Name, r.Test)
 			}
 			cfg := r.Config
-			if err := cfg.Validate(); err != nil {
+			if err := harness.ValidateConfig(&cfg); err != nil {
 				t.Fatalf("run %d: config no longer validates: %v", i, err)
 			}
 		}

@@ -11,8 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faultline-io/faultline/checker"
-	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/store"
+	"github.com/faultline-io/faultline/targets"
 )
 
 func newCheckCommand(g *globals) *cobra.Command {
@@ -41,11 +42,11 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 			}
 			names := splitList(checkers)
 			var ops []history.Op
-			var prev harness.RunResults // what the run itself recorded
+			var prev store.RunResults // what the run itself recorded
 			dir := outDir
 			// A history file is checked as one of --workload on the
 			// default target; a run directory as its test.
-			cfg := harness.DefaultConfig()
+			cfg := store.DefaultConfig()
 			cfg.Workload = workload
 			switch {
 			case st.IsDir():
@@ -55,7 +56,7 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 				if format != "jsonl" {
 					return badInputf("--format %s: a run directory holds a jsonl history", format)
 				}
-				tr, terr := harness.ReadTestRecord(path)
+				tr, terr := store.ReadTestRecord(path)
 				switch {
 				case terr == nil:
 					cfg = tr.Config
@@ -68,7 +69,7 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 				if dir == "" {
 					dir = path
 				}
-				ops, err = history.ReadFile(filepath.Join(path, harness.HistoryFile))
+				ops, err = history.ReadFile(filepath.Join(path, store.HistoryFile))
 			case format == "jsonl":
 				ops, err = history.ReadFile(path)
 			case format == "jepsen":
@@ -86,9 +87,9 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 			if len(names) == 0 {
 				names = []string{"linearizable", "stats"}
 			}
-			opts := harness.CheckerOptions(cfg, dir)
+			opts := store.CheckerOptions(cfg, dir, answeredErrors(cfg.Target))
 			opts.Linearizable.Timeout = timeout
-			res, err := harness.CheckOps(ops, names, opts)
+			res, err := checker.Run(names, ops, opts)
 			if err != nil {
 				return badInput(err)
 			}
@@ -98,8 +99,8 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 				res.Valid = checker.Unknown
 			}
 			if st.IsDir() && outDir == "" {
-				rr := harness.RunResults{Results: res, Interrupted: prev.Interrupted, Unfinished: prev.Unfinished}
-				if err := harness.WriteRunResults(path, rr); err != nil {
+				rr := store.RunResults{Results: res, Interrupted: prev.Interrupted, Unfinished: prev.Unfinished}
+				if err := store.WriteRunResults(path, rr); err != nil {
 					return err
 				}
 			}
@@ -128,16 +129,16 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 // runState is what a run directory says about how its run ended: the
 // interruption results.json records, or, when running.json was left, the
 // phase its harness died in.
-func runState(dir string) (harness.RunResults, error) {
-	var rr harness.RunResults
-	prev, err := harness.ReadRunResults(dir)
+func runState(dir string) (store.RunResults, error) {
+	var rr store.RunResults
+	prev, err := store.ReadRunResults(dir)
 	switch {
 	case err == nil:
 		rr.Interrupted, rr.Unfinished = prev.Interrupted, prev.Unfinished
 	case !errors.Is(err, fs.ErrNotExist):
 		return rr, err
 	}
-	running, err := harness.ReadRunningRecord(dir)
+	running, err := store.ReadRunningRecord(dir)
 	switch {
 	case err == nil:
 		if rr.Interrupted == nil {
@@ -147,6 +148,18 @@ func runState(dir string) (harness.RunResults, error) {
 		return rr, err
 	}
 	return rr, nil
+}
+
+// answeredErrors returns the errors of failed operations that the target
+// named target answers with (targets.Target.AnsweredErrors), which
+// availability counts as served; none for a target that is not registered
+// (an imported history's).
+func answeredErrors(target string) []string {
+	t, err := targets.Get(target)
+	if err != nil {
+		return nil
+	}
+	return t.AnsweredErrors()
 }
 
 func printResults(cmd *cobra.Command, res checker.Results) {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/faultline-io/faultline/checker"
-	"github.com/faultline-io/faultline/harness"
+	"github.com/faultline-io/faultline/store"
 )
 
 // TestCheckOfPartialRunIsUnknown checks run directories whose history is
@@ -24,14 +24,14 @@ func TestCheckOfPartialRunIsUnknown(t *testing.T) {
 	for _, tc := range []struct {
 		name, file, body, want string
 	}{
-		{"interrupted", harness.ResultsFile,
+		{"interrupted", store.ResultsFile,
 			`{"valid": true, "results": [], "interrupted": {"phase": "final", "signal": "interrupt"}}`,
 			"interrupted (interrupt) during final"},
-		{"killed", harness.RunningFile, `{"pid": 1, "phase": "run"}`, "stopped during run"},
+		{"killed", store.RunningFile, `{"pid": 1, "phase": "run"}`, "stopped during run"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, harness.HistoryFile), []byte(history), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, store.HistoryFile), []byte(history), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.WriteFile(filepath.Join(dir, tc.file), []byte(tc.body), 0o644); err != nil {
@@ -41,7 +41,7 @@ func TestCheckOfPartialRunIsUnknown(t *testing.T) {
 			if code != exitUnknown || !strings.Contains(out, tc.want) || !strings.Contains(out, "verdict unknown") {
 				t.Fatalf("exit %d, want 2 and %q:\n%s", code, tc.want, out)
 			}
-			rr, err := harness.ReadRunResults(dir)
+			rr, err := store.ReadRunResults(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestCheckOfPartialRunIsUnknown(t *testing.T) {
 
 // TestInterruptionString is what the CLI prints for an interrupted run.
 func TestInterruptionString(t *testing.T) {
-	i := &harness.Interruption{Phase: harness.PhaseTeardown, Signal: "interrupt", At: time.Now(), Forced: true}
+	i := &store.Interruption{Phase: store.PhaseTeardown, Signal: "interrupt", At: time.Now(), Forced: true}
 	if got := i.String(); !strings.Contains(got, "during teardown") || !strings.Contains(got, "second interrupt") {
 		t.Errorf("String() = %q", got)
 	}

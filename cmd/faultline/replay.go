@@ -12,10 +12,11 @@ import (
 	"golang.org/x/term"
 
 	"github.com/faultline-io/faultline/harness"
+	"github.com/faultline-io/faultline/store"
 )
 
 func newReplayCommand(g *globals) *cobra.Command {
-	var runtime, store string
+	var runtime, storeDir string
 	cmd := &cobra.Command{
 		Use:   "replay <run-dir>",
 		Short: "Run a recorded test again: same config, seed, fault schedule and workload",
@@ -37,10 +38,10 @@ original's store); --runtime and --store change that. Exit codes are those of 'r
 			if err != nil {
 				return badInput(err)
 			}
-			tr, err := harness.ReadTestRecord(dir)
+			tr, err := store.ReadTestRecord(dir)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
-					return badInputf("%s: not a run directory (no %s)", dir, harness.TestFile)
+					return badInputf("%s: not a run directory (no %s)", dir, store.TestFile)
 				}
 				return badInput(err)
 			}
@@ -51,16 +52,16 @@ original's store); --runtime and --store change that. Exit codes are those of 'r
 				cfg.Runtime = runtime
 			}
 			cfg.Store = filepath.Dir(filepath.Dir(dir)) // store/<name>/<time>
-			if store != "" {
-				cfg.Store = store
+			if storeDir != "" {
+				cfg.Store = storeDir
 			}
 			cfg.Binary = "" // this executable: the recorded path may not exist here
 			if cfg.Scenario != "" {
 				// The run kept a copy: the original path may be gone or edited.
-				cfg.Scenario = filepath.Join(dir, harness.ScenarioFile)
+				cfg.Scenario = filepath.Join(dir, store.ScenarioFile)
 			}
-			if err := cfg.Validate(); err != nil {
-				return badInput(fmt.Errorf("%s: %w", filepath.Join(dir, harness.TestFile), err))
+			if err := harness.ValidateConfig(&cfg); err != nil {
+				return badInput(fmt.Errorf("%s: %w", filepath.Join(dir, store.TestFile), err))
 			}
 			if tr.Version != harness.Version {
 				log.Warn("replaying a run recorded by another faultline version; schedules and workloads may differ",
@@ -82,6 +83,6 @@ original's store); --runtime and --store change that. Exit codes are those of 'r
 	}
 	f := cmd.Flags()
 	f.StringVar(&runtime, "runtime", "", "runtime (default: the one the recorded run used)")
-	f.StringVar(&store, "store", "", "directory that receives the run directory (default: the recorded run's store)")
+	f.StringVar(&storeDir, "store", "", "directory that receives the run directory (default: the recorded run's store)")
 	return cmd
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/report"
+	"github.com/faultline-io/faultline/store"
 )
 
 func newReportCommand(g *globals) *cobra.Command {
@@ -29,13 +29,14 @@ e.g. for a run directory copied from another machine. Exits 0 when the report is
 			if err != nil {
 				return badInput(err)
 			}
-			if _, err := os.Stat(filepath.Join(dir, harness.HistoryFile)); !st.IsDir() || err != nil {
-				return badInputf("%s: not a run directory (want the directory that holds %s)", dir, harness.HistoryFile)
+			if _, err := os.Stat(filepath.Join(dir, store.HistoryFile)); !st.IsDir() || err != nil {
+				return badInputf("%s: not a run directory (want the directory that holds %s)", dir, store.HistoryFile)
 			}
 			r, err := report.Load(dir)
 			if err != nil {
 				return badInput(err)
 			}
+			r.AnsweredErrors = answeredErrors(r.Test.Config.Target)
 			path, err := report.Write(r) // a failure here is not the input's fault
 			if err != nil {
 				return err

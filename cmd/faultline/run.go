@@ -15,10 +15,11 @@ import (
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/report"
+	"github.com/faultline-io/faultline/store"
 )
 
 func newRunCommand(g *globals) *cobra.Command {
-	cfg := harness.DefaultConfig()
+	cfg := store.DefaultConfig()
 	var nemeses, bugs []string
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -29,7 +30,7 @@ func newRunCommand(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Nemeses = splitList(nemeses)
 			cfg.Bugs = splitList(bugs)
-			if err := cfg.Validate(); err != nil {
+			if err := harness.ValidateConfig(&cfg); err != nil {
 				return badInput(err)
 			}
 			log := g.logger()
@@ -54,7 +55,7 @@ func newRunCommand(g *globals) *cobra.Command {
 // bindRunFlags defines the flags of a test on f, bound to cfg, nemeses and
 // bugs (lists, split with splitList once parsed). 'run' and the tests of a
 // campaign file share them, so a campaign key is a run flag's name.
-func bindRunFlags(f *pflag.FlagSet, cfg *harness.Config, nemeses, bugs *[]string) {
+func bindRunFlags(f *pflag.FlagSet, cfg *store.Config, nemeses, bugs *[]string) {
 	f.StringVar(&cfg.Name, "name", "", "test name in the store (default: target-workload-nemeses)")
 	f.StringVar(&cfg.Target, "target", cfg.Target, "system under test (see 'faultline targets')")
 	f.StringVar(&cfg.Workload, "workload", cfg.Workload, "workload")
@@ -122,13 +123,13 @@ func lateInterrupt(cmd *cobra.Command, log *zap.Logger, out *harness.Outcome) {
 	if out.Interruption != nil || sig == "" {
 		return
 	}
-	out.Interruption = &harness.Interruption{Phase: harness.PhaseReport, Signal: sig, At: time.Now().UTC()}
+	out.Interruption = &store.Interruption{Phase: store.PhaseReport, Signal: sig, At: time.Now().UTC()}
 	out.Interrupted = true
 	out.Results.Valid = checker.Unknown
-	rr, err := harness.ReadRunResults(out.Dir)
+	rr, err := store.ReadRunResults(out.Dir)
 	if err == nil {
 		rr.Interrupted = out.Interruption
-		err = harness.WriteRunResults(out.Dir, rr)
+		err = store.WriteRunResults(out.Dir, rr)
 	}
 	if err != nil {
 		log.Error("record the interrupt in results.json", zap.Error(err))
@@ -148,7 +149,7 @@ func anomalyIn(res checker.Results) bool {
 // writeReport writes report.html into a checked run directory and returns
 // its path; a run is not failed for want of a report ("" then).
 func writeReport(log *zap.Logger, dir string) string {
-	path, err := report.WriteDir(dir)
+	path, err := report.WriteDir(dir, answeredErrors)
 	if err != nil {
 		log.Warn("no report", zap.String("dir", dir), zap.Error(err))
 		return ""

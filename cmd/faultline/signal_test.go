@@ -21,8 +21,8 @@ import (
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/docker"
-	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/store"
 )
 
 // leftovers lists what faultline created for the run with id run that still
@@ -141,9 +141,9 @@ func TestSIGINTMidRunLeavesNothing(t *testing.T) {
 			if herr != nil || len(ops) == 0 {
 				t.Errorf("history not kept: %d ops, %v", len(ops), herr)
 			}
-			if rr, err := harness.ReadRunResults(filepath.Join(dir, "store", "latest")); err != nil {
+			if rr, err := store.ReadRunResults(filepath.Join(dir, "store", "latest")); err != nil {
 				t.Errorf("no partial results: %v", err)
-			} else if rr.Interrupted == nil || rr.Interrupted.Phase != harness.PhaseRun || rr.Valid != checker.Unknown {
+			} else if rr.Interrupted == nil || rr.Interrupted.Phase != store.PhaseRun || rr.Valid != checker.Unknown {
 				t.Errorf("results.json: interrupted %+v, valid %v; want phase run, unknown", rr.Interrupted, rr.Valid)
 			}
 			var rt struct{ Runtime, Run string }

@@ -58,12 +58,12 @@ import (
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/docker"
-	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/store"
 )
 
-var aimed = []harness.Phase{harness.PhaseStart, harness.PhaseHealth, harness.PhaseRun,
-	harness.PhaseFinal, harness.PhaseTeardown, harness.PhaseCheck}
+var aimed = []store.Phase{store.PhaseStart, store.PhaseHealth, store.PhaseRun,
+	store.PhaseFinal, store.PhaseTeardown, store.PhaseCheck}
 
 type options struct {
 	bin       string
@@ -94,7 +94,7 @@ func main() {
 	o.runtimes = strings.Split(rts, ",")
 	aimed = nil
 	for _, p := range strings.Split(phases, ",") {
-		aimed = append(aimed, harness.Phase(p))
+		aimed = append(aimed, store.Phase(p))
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "interruptstorm: needs root (network namespaces, nftables, the netns runtime)")
@@ -152,12 +152,12 @@ func copyBinary(from, to string) (string, error) {
 type result struct {
 	n        int
 	runtime  string
-	aim      harness.Phase
+	aim      store.Phase
 	from     string        // what the delay counts from: "spawn" or the aimed phase
 	delay    time.Duration // after from
 	moment   time.Duration // since the process started
 	reached  string        // last phase the harness logged before the signal
-	recorded harness.Phase // the phase results.json names
+	recorded store.Phase   // the phase results.json names
 	code     int
 	took     time.Duration
 	missed   bool // the run had exited before the moment came
@@ -218,7 +218,7 @@ func storm(o options) int {
 		}
 	}
 	order := map[string]int{}
-	for i, p := range harness.Phases {
+	for i, p := range store.Phases {
 		order[string(p)] = i
 	}
 	var keys []string
@@ -250,15 +250,15 @@ var phaseLine = regexp.MustCompile(`\tphase\t\{"phase": "(\w+)"\}`)
 
 // estimate is about how long a phase lasts, the range of the delay drawn
 // for a run aimed at it.
-func estimate(o options, rt string, p harness.Phase) time.Duration {
+func estimate(o options, rt string, p store.Phase) time.Duration {
 	// Measured on a 2-core machine with the node image cached.
-	d := map[harness.Phase][2]time.Duration{ // docker, netns
-		harness.PhaseStart:    {1200 * time.Millisecond, 10 * time.Millisecond},
-		harness.PhaseHealth:   {150 * time.Millisecond, 250 * time.Millisecond},
-		harness.PhaseRun:      {o.timeLimit, o.timeLimit},
-		harness.PhaseFinal:    {300 * time.Millisecond, 40 * time.Millisecond},
-		harness.PhaseTeardown: {500 * time.Millisecond, 20 * time.Millisecond},
-		harness.PhaseCheck:    {8 * time.Millisecond, 8 * time.Millisecond}, // then the report
+	d := map[store.Phase][2]time.Duration{ // docker, netns
+		store.PhaseStart:    {1200 * time.Millisecond, 10 * time.Millisecond},
+		store.PhaseHealth:   {150 * time.Millisecond, 250 * time.Millisecond},
+		store.PhaseRun:      {o.timeLimit, o.timeLimit},
+		store.PhaseFinal:    {300 * time.Millisecond, 40 * time.Millisecond},
+		store.PhaseTeardown: {500 * time.Millisecond, 20 * time.Millisecond},
+		store.PhaseCheck:    {8 * time.Millisecond, 8 * time.Millisecond}, // then the report
 	}[p]
 	if rt == "docker" {
 		return d[0]
@@ -266,27 +266,27 @@ func estimate(o options, rt string, p harness.Phase) time.Duration {
 	return d[1]
 }
 
-func interruptOne(o options, i int, rt string, aim harness.Phase, rng *rand.Rand) result {
+func interruptOne(o options, i int, rt string, aim store.Phase, rng *rand.Rand) result {
 	res := result{n: i, runtime: rt, aim: aim, from: string(aim)}
 	// Every other docker run aimed at start counts from the process start,
 	// so the runtime probe and image check are hit too; not before 100 ms,
 	// when main has installed its handler (before it, SIGINT kills the
 	// process the default way, as it would any program).
-	fromSpawn := aim == harness.PhaseStart && rt == "docker" && (i/len(o.runtimes)/len(aimed))%2 == 0
+	fromSpawn := aim == store.PhaseStart && rt == "docker" && (i/len(o.runtimes)/len(aimed))%2 == 0
 	if fromSpawn {
 		res.from = "spawn"
 		res.delay = 100*time.Millisecond + time.Duration(rng.Int63n(int64(1200*time.Millisecond)))
 	} else {
 		res.delay = time.Duration(rng.Int63n(int64(estimate(o, rt, aim)) + 1))
 	}
-	store := filepath.Join(o.store, fmt.Sprintf("storm-%02d", i+1))
+	storeDir := filepath.Join(o.store, fmt.Sprintf("storm-%02d", i+1))
 	// The pid keeps names apart from an earlier storm's leftovers.
 	name := fmt.Sprintf("storm-%d-%02d-%d", o.seed, i+1, os.Getpid())
 	before := snapshot()
 	cmd := exec.Command(o.bin, "-v", "run", "--runtime", rt, "--nemesis", o.nemesis, "--nodes", "3",
 		"--time-limit", o.timeLimit.String(), "--nemesis-interval", "1s", "--seed", fmt.Sprint(o.seed+int64(i)),
-		"--store", store, "--name", name, "--checker-timeout", "20s")
-	logf, err := os.Create(store + ".log")
+		"--store", storeDir, "--name", name, "--checker-timeout", "20s")
+	logf, err := os.Create(storeDir + ".log")
 	if err != nil {
 		res.problems = append(res.problems, err.Error())
 		return res
@@ -350,7 +350,7 @@ func interruptOne(o options, i int, rt string, aim harness.Phase, rng *rand.Rand
 			// A zombie: the run ended before this moment came, so it
 			// interrupts nothing.
 			res.missed = true
-		case printedVerdict(store + ".log"):
+		case printedVerdict(storeDir + ".log"):
 			// The run has printed its verdict, so it is in its last
 			// microseconds or in the kernel's exit (which takes a few ms
 			// for a large process, and in which signals are not acted
@@ -386,12 +386,12 @@ func interruptOne(o options, i int, rt string, aim harness.Phase, rng *rand.Rand
 	if res.code != 2 {
 		res.problems = append(res.problems, fmt.Sprintf("exit %d, want 2", res.code))
 	}
-	dir, err := filepath.EvalSymlinks(filepath.Join(store, "latest"))
+	dir, err := filepath.EvalSymlinks(filepath.Join(storeDir, "latest"))
 	if err != nil {
 		res.problems = append(res.problems, "no run directory: "+err.Error())
 		return res
 	}
-	rr, err := harness.ReadRunResults(dir)
+	rr, err := store.ReadRunResults(dir)
 	switch {
 	case err != nil:
 		res.problems = append(res.problems, "results.json: "+err.Error())
@@ -406,14 +406,14 @@ func interruptOne(o options, i int, rt string, aim harness.Phase, rng *rand.Rand
 			res.problems = append(res.problems, "results.json signal "+rr.Interrupted.Signal)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, harness.RunningFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, store.RunningFile)); err == nil {
 		res.problems = append(res.problems, "running.json left")
 	}
 	res.problems = append(res.problems, checkHistory(o, dir, 2)...)
 	res.problems = append(res.problems, leftovers(dir, name, before)...)
 	if len(res.problems) == 0 && !o.keep {
-		os.RemoveAll(store)
-		os.Remove(store + ".log")
+		os.RemoveAll(storeDir)
+		os.Remove(storeDir + ".log")
 	}
 	return res
 }
@@ -452,7 +452,7 @@ func exitCode(err error) int {
 // check` of the run directory reads it and exits want.
 func checkHistory(o options, dir string, want int) []string {
 	var problems []string
-	if _, err := history.ReadFile(filepath.Join(dir, harness.HistoryFile)); err != nil {
+	if _, err := history.ReadFile(filepath.Join(dir, store.HistoryFile)); err != nil {
 		problems = append(problems, "history unreadable: "+err.Error())
 	}
 	out, err := exec.Command(o.bin, "check", dir).CombinedOutput()
@@ -539,7 +539,7 @@ func leftovers(dir, name string, before state) []string {
 }
 
 func runID(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, harness.RuntimeFile))
+	b, err := os.ReadFile(filepath.Join(dir, store.RuntimeFile))
 	if err != nil {
 		return ""
 	}
@@ -634,12 +634,12 @@ const delayLatency = 300 * time.Millisecond
 
 func killOne(o options, rt, nem string) []string {
 	var problems []string
-	store := filepath.Join(o.store, "sigkill-"+rt+"-"+nem)
-	if err := os.MkdirAll(store, 0o755); err != nil {
+	storeDir := filepath.Join(o.store, "sigkill-"+rt+"-"+nem)
+	if err := os.MkdirAll(storeDir, 0o755); err != nil {
 		return []string{err.Error()}
 	}
 	name := fmt.Sprintf("sigkill-%d-%s-%s", o.seed, rt, nem)
-	scenario := filepath.Join(store, "scenario.yaml")
+	scenario := filepath.Join(storeDir, "scenario.yaml")
 	fault := "  - {at: 1s, nemesis: partition, select: one, hold: 100s}\n"
 	if nem == "delay" {
 		fault = fmt.Sprintf("  - {at: 1s, nemesis: delay, select: all, hold: 100s, params: {latency: %v, jitter: 0s}}\n", delayLatency)
@@ -647,13 +647,13 @@ func killOne(o options, rt, nem string) []string {
 	if err := os.WriteFile(scenario, []byte("faults:\n"+fault), 0o644); err != nil {
 		return []string{err.Error()}
 	}
-	logf, err := os.Create(store + ".log")
+	logf, err := os.Create(storeDir + ".log")
 	if err != nil {
 		return []string{err.Error()}
 	}
 	defer logf.Close()
 	cmd := exec.Command(o.bin, "-v", "run", "--runtime", rt, "--nemesis", nem, "--scenario", scenario,
-		"--nodes", "3", "--time-limit", "120s", "--store", store, "--name", name, "--seed", fmt.Sprint(o.seed))
+		"--nodes", "3", "--time-limit", "120s", "--store", storeDir, "--name", name, "--seed", fmt.Sprint(o.seed))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return []string{err.Error()}
@@ -667,17 +667,17 @@ func killOne(o options, rt, nem string) []string {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		if time.Now().After(deadline) {
-			return []string{"fault never applied (see " + store + ".log)"}
+			return []string{"fault never applied (see " + storeDir + ".log)"}
 		}
 		select {
 		case err := <-waitc:
-			return []string{fmt.Sprintf("run ended before the fault: exit %d (see %s.log)", exitCode(err), store)}
+			return []string{fmt.Sprintf("run ended before the fault: exit %d (see %s.log)", exitCode(err), storeDir)}
 		case <-time.After(100 * time.Millisecond):
 		}
 		if dir == "" {
-			dir, _ = filepath.EvalSymlinks(filepath.Join(store, "latest"))
+			dir, _ = filepath.EvalSymlinks(filepath.Join(storeDir, "latest"))
 		}
-		if dir != "" && faultApplied(filepath.Join(dir, harness.HistoryFile), nem) {
+		if dir != "" && faultApplied(filepath.Join(dir, store.HistoryFile), nem) {
 			break
 		}
 	}
@@ -705,7 +705,7 @@ func killOne(o options, rt, nem string) []string {
 		return answered, total
 	}
 	probeAll("fault on, harness alive")
-	opsBefore := countOps(filepath.Join(dir, harness.HistoryFile))
+	opsBefore := countOps(filepath.Join(dir, store.HistoryFile))
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-waitc
 	time.Sleep(300 * time.Millisecond)
@@ -722,7 +722,7 @@ func killOne(o options, rt, nem string) []string {
 		}
 	}
 	closeLinks()
-	ops, herr := history.ReadFile(filepath.Join(dir, harness.HistoryFile))
+	ops, herr := history.ReadFile(filepath.Join(dir, store.HistoryFile))
 	if herr != nil {
 		problems = append(problems, "history unreadable: "+herr.Error())
 	} else {
@@ -748,8 +748,8 @@ func killOne(o options, rt, nem string) []string {
 		problems = append(problems, "after clean: "+strings.Join(left, "; "))
 	}
 	if len(problems) == 0 && !o.keep {
-		os.RemoveAll(store)
-		os.Remove(store + ".log")
+		os.RemoveAll(storeDir)
+		os.Remove(storeDir + ".log")
 	}
 	return problems
 }
