@@ -157,24 +157,21 @@ func allCases(nemeses []string) []benchCase {
 	return append(cases, twopcCases...)
 }
 
-// twopcNemeses are the faults aimed at two-phase commit's weak spot: the
-// coordinator cut off or killed while participants wait, and participants
-// killed after voting.
-var twopcNemeses = []string{"partition-coordinator", "kill", "kill-coordinator"}
-
-// twopcCases are the two-phase-commit bank's seeded bugs and its correct
-// build, all on 4 nodes (a coordinator and 3 participants) under
-// twopcNemeses.
-//
-// The faults overlap (each nemesis on its own schedule): a bug whose window
-// is the milliseconds between prepare and commit shows when a kill lands
-// while the coordinator is cut off and participants wait in doubt.
+// twopcCases are the two-phase-commit bank's seeded bugs with what
+// exposes each (targets/twopc Target.Bugs: delayed messages, and for the
+// bugs that need a crash in the widened window a scenario file), and the
+// correct build under each of those and under the faults of the
+// acceptance run; all on 4 nodes (a coordinator and 3 participants).
 var twopcCases = []benchCase{
-	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "presume-abort", Nemeses: twopcNemeses, Overlap: true},
-	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "volatile-prepare", Nemeses: twopcNemeses, Overlap: true},
-	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "commit-before-log", Nemeses: twopcNemeses, Overlap: true},
-	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "early-unlock", Nemeses: twopcNemeses, Overlap: true},
-	{Target: "twopc", Workload: "bank", Nodes: 4, Nemeses: twopcNemeses, Overlap: true},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "presume-abort", Nemeses: []string{"msg-delay"}, Scenario: "docs/scenarios/presume-abort.yaml"},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "volatile-prepare", Nemeses: []string{"msg-delay", "kill"}, Scenario: "docs/scenarios/volatile-prepare.yaml"},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "commit-before-log", Nemeses: []string{"msg-delay", "kill-coordinator"}, Scenario: "docs/scenarios/commit-before-log.yaml"},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Bug: "early-unlock", Nemeses: []string{"msg-delay"}},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Nemeses: []string{"msg-delay"}, Scenario: "docs/scenarios/presume-abort.yaml"},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Nemeses: []string{"msg-delay", "kill"}, Scenario: "docs/scenarios/volatile-prepare.yaml"},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Nemeses: []string{"msg-delay", "kill-coordinator"}, Scenario: "docs/scenarios/commit-before-log.yaml"},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Nemeses: []string{"msg-delay"}},
+	{Target: "twopc", Workload: "bank", Nodes: 4, Nemeses: []string{"partition", "kill", "kill-coordinator"}},
 }
 
 // crdtCases are the CRDT store's seeded bugs with their paired nemeses

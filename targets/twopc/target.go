@@ -108,23 +108,27 @@ func (Target) ResolveRole(_ context.Context, nodes []cluster.Node, role string) 
 	return coordinatorOf(ids), nil
 }
 
-// Bugs returns the seeded bugs, each with the nemeses that expose it. Their
-// windows are the milliseconds between prepare and decision, so they show
-// best with the faults overlapping (--nemesis-overlap): a kill landing
-// while the coordinator is cut off and participants wait in doubt.
+// Bugs returns the seeded bugs, each with what exposes it. Their windows
+// are the time between a participant's yes vote and the decision reaching
+// every node, a few milliseconds on a healthy network, so each is paired
+// with delayed messages (msg-delay), which widen them; the bugs that also
+// need a crash inside the window are paired with a scenario file that
+// kills a node every 5 s while every message is delayed.
 func (Target) Bugs() []targets.Bug {
-	nem := []string{"partition-coordinator", "kill", "kill-coordinator"}
 	return []targets.Bug{
-		{Name: BugPresumeAbort, Workload: "bank", Checker: "bank", Nemesis: nem,
+		{Name: BugPresumeAbort, Workload: "bank", Checker: "bank", Nemesis: []string{"msg-delay"},
+			Scenario: "docs/scenarios/presume-abort.yaml",
 			Description: "a participant that voted yes and hears no decision aborts on its own; if the coordinator " +
-				"committed, the transfer is half applied"},
-		{Name: BugVolatilePrepare, Workload: "bank", Checker: "bank", Nemesis: nem,
+				"committed, the transfer is half applied or lost"},
+		{Name: BugVolatilePrepare, Workload: "bank", Checker: "bank", Nemesis: []string{"msg-delay", "kill"},
+			Scenario: "docs/scenarios/volatile-prepare.yaml",
 			Description: "the prepare record is not durable: a participant killed after voting yes forgets the " +
 				"transaction, and the commit that follows finds nothing to apply"},
-		{Name: BugCommitBeforeLog, Workload: "bank", Checker: "bank", Nemesis: nem,
+		{Name: BugCommitBeforeLog, Workload: "bank", Checker: "bank", Nemesis: []string{"msg-delay", "kill-coordinator"},
+			Scenario: "docs/scenarios/commit-before-log.yaml",
 			Description: "the coordinator sends commit before its decision is durable: killed in between, it " +
 				"presumes abort for the participants that did not hear the commit"},
-		{Name: BugEarlyUnlock, Workload: "bank", Checker: "bank", Nemesis: nem,
+		{Name: BugEarlyUnlock, Workload: "bank", Checker: "bank", Nemesis: []string{"msg-delay"},
 			Description: "a participant releases its locks when it votes, before the decision: two transfers from " +
 				"one account both pass the balance check, and reads see undecided state"},
 	}
