@@ -48,7 +48,7 @@ type Client struct {
 // How long, and how often, a client asks for the outcome of a request
 // that got no definite answer.
 const (
-	ResolveFor   = 5 * time.Second
+	ResolveFor   = 10 * time.Second
 	ResolveRetry = 200 * time.Millisecond
 )
 
