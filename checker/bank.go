@@ -59,10 +59,11 @@ type BankDetails struct {
 	// BadReads are ok reads that are not Accounts non-negative integers
 	// summing to Total, in history order, at most 20; BadReadCount counts
 	// them all.
-	BadReads     []BankBadRead `json:"bad_reads,omitempty"`
-	BadReadCount int           `json:"bad_read_count"`
-	Final        BankFinal     `json:"final"`
-	Linearizable BankLinear    `json:"linearizable"`
+	BadReads     []BankBadRead  `json:"bad_reads,omitempty"`
+	BadReadCount int            `json:"bad_read_count"`
+	Final        BankFinal      `json:"final"`
+	FinalState   BankFinalState `json:"final_state"`
+	Linearizable BankLinear     `json:"linearizable"`
 	// Target holds the target's own counters (the last TargetStatsF
 	// nemesis op naming each node); nil when the history has none, and
 	// TargetNote says why.
@@ -111,6 +112,29 @@ type BankFinal struct {
 	// Missing are the nodes some final read asked for without an ok
 	// answer; they are not compared.
 	Missing []string `json:"missing,omitempty"`
+}
+
+// BankFinalState is the check of the last ok final read against the
+// transfers: once every transfer has completed, the balances must be the
+// initial ones plus every ok transfer plus some of the unknown (info or
+// never completed) ones. It is a consequence of linearizability that
+// needs no search, so it decides (and explains) a lost acknowledged
+// transfer, or a failed one that took effect, however large the history.
+type BankFinalState struct {
+	// Checked is false when no ok final read qualifies (Why says why).
+	Checked bool   `json:"checked"`
+	Why     string `json:"why,omitempty"`
+	// Explained: some subset of the unknown transfers makes up the
+	// difference between Balances and Acknowledged.
+	Explained bool    `json:"explained"`
+	Node      string  `json:"node,omitempty"`
+	Balances  []int64 `json:"balances,omitempty"`
+	// Acknowledged is the initial balances plus every ok transfer.
+	Acknowledged []int64 `json:"acknowledged,omitempty"`
+	// Unknown counts the unknown transfers that could have taken effect
+	// before the final read.
+	Unknown int   `json:"unknown"`
+	Invoke  int64 `json:"invoke,omitempty"` // the final read's, history time
 }
 
 // BankLinear is the verdict of the linearizability check.
@@ -172,7 +196,12 @@ type BankTargetStats struct {
 //  2. the last ok final read (history.Op.Final names the node) of every
 //     node is the same; without ok final reads this is not checked, and
 //     the summary says so;
-//  3. the transfers and reads are linearizable, checked by Porcupine
+//  3. the last ok final read is the initial balances plus every ok
+//     transfer plus some subset of the unknown ones (BankFinalState):
+//     no acknowledged transfer was lost and no failed one took effect —
+//     decided without the search, when at most 36 unknown transfers could
+//     have taken effect before it;
+//  4. the transfers and reads are linearizable, checked by Porcupine
 //     against a model of the whole bank (its state is every balance): an
 //     ok transfer needs the balance it moves and applies it; an info or
 //     never-completed transfer may take effect at any time after its
@@ -265,7 +294,13 @@ func CheckBank(ops []history.Op, o BankOptions) Result {
 		}
 	}
 
-	// 3. Linearizability.
+	// 3. The final state is what the acknowledged transfers make.
+	det.FinalState = checkBankFinalState(h, o)
+	if fs := det.FinalState; fs.Checked && !fs.Explained {
+		anomalies = append(anomalies, fs.Invoke)
+	}
+
+	// 4. Linearizability.
 	lin, stuck := checkBankLinear(h, o, timeout)
 	det.Linearizable = lin
 	if stuck != nil {
@@ -274,7 +309,8 @@ func CheckBank(ops []history.Op, o BankOptions) Result {
 
 	res.Valid = True
 	switch {
-	case det.BadReadCount > 0 || !det.Final.Agree && det.Final.Checked || lin.Valid == False:
+	case det.BadReadCount > 0 || !det.Final.Agree && det.Final.Checked || lin.Valid == False ||
+		det.FinalState.Checked && !det.FinalState.Explained:
 		res.Valid = False
 	case lin.Valid == Unknown:
 		res.Valid = Unknown
@@ -319,6 +355,10 @@ func bankSummary(det *BankDetails) string {
 		}
 		parts = append(parts, s)
 	}
+	if fs := det.FinalState; fs.Checked && !fs.Explained {
+		parts = append(parts, fmt.Sprintf("final balances %s (node %s) are not the initial ones plus the %d ok transfers (%s) plus any subset of the %d unknown transfers: an acknowledged transfer was lost, or a failed one took effect",
+			int64sJSON(fs.Balances), fs.Node, det.Transfers.OK, int64sJSON(fs.Acknowledged), fs.Unknown))
+	}
 	switch l := det.Linearizable; l.Valid {
 	case False:
 		s := "not linearizable"
@@ -347,6 +387,55 @@ func bankSummary(det *BankDetails) string {
 			ts.BlockedCount, fmtNanos(ts.Blocked.P50), fmtNanos(ts.Blocked.P99), fmtNanos(ts.Blocked.Max), ts.InDoubt))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// checkBankFinalState checks the last ok final read (see BankFinalState).
+func checkBankFinalState(h *bankHistory, o BankOptions) BankFinalState {
+	var last *bankOp
+	for _, r := range h.finals {
+		if r.status == history.OK && r.state != "" && (last == nil || r.call > last.call) {
+			last = r
+		}
+	}
+	if last == nil {
+		return BankFinalState{Why: "no ok final read"}
+	}
+	fs := BankFinalState{Node: last.final, Balances: last.balances, Invoke: last.call}
+	ack := make([]int64, o.Accounts)
+	for i := range ack {
+		ack[i] = o.InitialBalance
+	}
+	var unknown []*bankOp
+	for _, t := range h.transfers {
+		switch {
+		case t.unknown && t.call < last.ret:
+			unknown = append(unknown, t)
+		case t.unknown:
+		case t.ret >= last.call:
+			fs.Why = fmt.Sprintf("a transfer (invoke at index %d) completed after the final read began", t.invIndex)
+			return fs
+		default:
+			ack[t.from] -= t.amount
+			ack[t.to] += t.amount
+		}
+	}
+	fs.Acknowledged, fs.Unknown = ack, len(unknown)
+	if len(unknown) > maxSettle {
+		fs.Why = fmt.Sprintf("%d unknown transfers, more than the %d whose subsets it tries", len(unknown), maxSettle)
+		return fs
+	}
+	need := make([]int64, o.Accounts)
+	for i := range need {
+		need[i] = last.balances[i] - ack[i]
+	}
+	solutions, _, _ := unknownSubsets(unknown, need, o.Accounts)
+	fs.Checked, fs.Explained = true, solutions > 0
+	return fs
+}
+
+func int64sJSON(v []int64) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // checkBankRead says what is wrong with an ok read, or "" when nothing
@@ -881,20 +970,45 @@ func appliedUnknown(h *bankHistory, unknown []*bankOp, o BankOptions) (applied [
 			return nil, 0, false
 		}
 	}
+	solutions, groups, counts := unknownSubsets(unknown, need, o.Accounts)
+	if solutions != 1 {
+		return nil, 0, false
+	}
+	// A group none of which happened is left out; of the others every
+	// member stays in the search (which of a partly applied group did is
+	// for Porcupine to find).
+	for i, g := range groups {
+		if counts[i] > 0 {
+			applied = append(applied, g.ops...)
+		}
+		if counts[i] == 0 || counts[i] == len(g.ops) {
+			settled += len(g.ops)
+		}
+	}
+	return applied, settled, true
+}
+
+// unknownGroup is the unknown transfers with one effect: same accounts,
+// same amount.
+type unknownGroup struct {
+	ops      []*bankOp
+	from, to int
+	amount   int64
+}
+
+// unknownSubsets counts the ways (up to 2) that unknown transfers can add
+// up to need, balance by balance; identical transfers (same accounts and
+// amount) have the same effect, so a way is how many of each group. For
+// one way it also returns the groups and how many of each.
+func unknownSubsets(unknown []*bankOp, need []int64, accounts int) (solutions int, groups []*unknownGroup, counts []int) {
 	// Identical transfers (same accounts and amount) have the same effect:
 	// the sum can only tell how many of each group happened.
-	type group struct {
-		ops      []*bankOp
-		from, to int
-		amount   int64
-	}
-	var groups []*group
-	byKind := map[[3]int64]*group{}
+	byKind := map[[3]int64]*unknownGroup{}
 	for _, t := range unknown {
 		k := [3]int64{int64(t.from), int64(t.to), t.amount}
 		g := byKind[k]
 		if g == nil {
-			g = &group{from: t.from, to: t.to, amount: t.amount}
+			g = &unknownGroup{from: t.from, to: t.to, amount: t.amount}
 			byKind[k] = g
 			groups = append(groups, g)
 		}
@@ -905,8 +1019,8 @@ func appliedUnknown(h *bankHistory, unknown []*bankOp, o BankOptions) (applied [
 	// its complement.
 	half := len(groups) / 2
 	left, right := groups[:half], groups[half:]
-	sums := func(gs []*group, visit func(counts []int, v []int64)) {
-		v := make([]int64, o.Accounts)
+	sums := func(gs []*unknownGroup, visit func(counts []int, v []int64)) {
+		v := make([]int64, accounts)
 		counts := make([]int, len(gs))
 		var rec func(i int)
 		rec = func(i int) {
@@ -937,9 +1051,9 @@ func appliedUnknown(h *bankHistory, unknown []*bankOp, o BankOptions) (applied [
 		f := byValue[k]
 		byValue[k] = found{append([]int(nil), counts...), f.n + 1}
 	})
-	solutions := 0
+	solutions = 0
 	var leftCounts, rightCounts []int
-	want := make([]int64, o.Accounts)
+	want := make([]int64, accounts)
 	sums(right, func(counts []int, v []int64) {
 		if solutions > 1 {
 			return
@@ -952,20 +1066,8 @@ func appliedUnknown(h *bankHistory, unknown []*bankOp, o BankOptions) (applied [
 			leftCounts, rightCounts = f.counts, append([]int(nil), counts...)
 		}
 	})
-	if solutions != 1 {
-		return nil, 0, false
+	if solutions == 1 {
+		counts = append(leftCounts, rightCounts...)
 	}
-	// A group none of which happened is left out; of the others every
-	// member stays in the search (which of a partly applied group did is
-	// for Porcupine to find).
-	counts := append(leftCounts, rightCounts...)
-	for i, g := range groups {
-		if counts[i] > 0 {
-			applied = append(applied, g.ops...)
-		}
-		if counts[i] == 0 || counts[i] == len(g.ops) {
-			settled += len(g.ops)
-		}
-	}
-	return applied, settled, true
+	return solutions, groups, counts
 }

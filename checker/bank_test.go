@@ -470,3 +470,53 @@ func TestCheckBankInfoTransfersThatDidNotHappen(t *testing.T) {
 		t.Errorf("linearizable %+v, transfers %+v; want all 120 info transfers settled", d.Linearizable, d.Transfers)
 	}
 }
+
+// TestCheckBankFinalState: the last final read must be the initial
+// balances plus every ok transfer plus a subset of the unknown ones. That
+// decides a lost acknowledged transfer (and a failed one that took
+// effect) without the search: the linearizability budget here is too
+// small to decide anything.
+func TestCheckBankFinalState(t *testing.T) {
+	o := BankOptions{Accounts: 3, InitialBalance: 10, Timeout: time.Nanosecond}
+	base := func(typ history.Type) []history.Op {
+		return []history.Op{
+			xfer(0, 0, 0, 1, 4), xferDone(0, 10, typ, ""),
+			xfer(1, 20, 1, 2, 3), xferDone(1, 30, history.Info, ""),
+			xfer(2, 40, 2, 0, 5), xferDone(2, 50, history.Info, ""),
+		}
+	}
+	for _, c := range []struct {
+		name      string
+		typ       history.Type
+		final     []int64
+		explained bool
+	}{
+		{"ok applied, one info applied", history.OK, []int64{6, 11, 13}, true},
+		{"ok applied, both info applied", history.OK, []int64{11, 11, 8}, true},
+		{"ok transfer lost", history.OK, []int64{10, 10, 10}, false},
+		{"ok lost, an info in its place", history.OK, []int64{10, 7, 13}, false},
+		{"failed transfer took effect", history.Fail, []int64{6, 14, 10}, false},
+		{"failed transfer did not", history.Fail, []int64{15, 10, 5}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ops := indexed(base(c.typ), finalRead(10, 100, "n1", c.final...), finalRead(11, 101, "n2", c.final...))
+			r := CheckBank(ops, o)
+			fs := bankDetails(t, r).FinalState
+			if !fs.Checked || fs.Explained != c.explained || fs.Unknown != 2 || fs.Node != "n2" {
+				t.Fatalf("final state %+v, want checked, explained %v", fs, c.explained)
+			}
+			switch {
+			case c.explained && r.Valid == False:
+				t.Fatalf("%v: %s", r.Valid, r.Summary)
+			case !c.explained && (r.Valid != False || !strings.Contains(r.Summary, "an acknowledged transfer was lost") ||
+				r.FirstAnomalyTime == nil || *r.FirstAnomalyTime != 101):
+				t.Fatalf("%v: %s", r.Valid, r.Summary)
+			}
+		})
+	}
+	// A transfer still running when the final read began: not checked.
+	ops := indexed([]history.Op{xfer(0, 0, 0, 1, 4)}, finalRead(10, 100, "n1", 10, 10, 10), []history.Op{xferDone(0, 200, history.OK, "")})
+	if fs := bankDetails(t, CheckBank(ops, o)).FinalState; fs.Checked || !strings.Contains(fs.Why, "after the final read began") {
+		t.Fatalf("final state %+v", fs)
+	}
+}
