@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,7 +21,7 @@ import (
 
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/harness"
-	"github.com/faultline-io/faultline/report"
+	"github.com/faultline-io/faultline/internal/campaignrun"
 	"github.com/faultline-io/faultline/store"
 )
 
@@ -40,62 +43,112 @@ tests:
     seeds: [1, 2]
     expect: valid                   # valid, anomaly or any`
 
+// campaignOptions are the flags of 'faultline campaign'.
+type campaignOptions struct {
+	junit, summary, store string
+	parallel              int
+	shard                 campaignrun.Shard
+	failFast              bool
+	timeLimit             time.Duration
+}
+
+// campaignProgressEvery is how often the progress line is printed, besides
+// after each run ends.
+const campaignProgressEvery = 30 * time.Second
+
 func newCampaignCommand(g *globals) *cobra.Command {
-	var junit, storeDir string
+	o := campaignOptions{parallel: 1}
 	cmd := &cobra.Command{
 		Use:   "campaign <file.yaml>",
-		Short: "Run a file of tests over seeds; JUnit XML for CI",
-		Long: `Run every test of a campaign file once per seed, one run at a time, and compare each
-verdict with what the test expects: "valid" (the default), "anomaly" (the default for a test
-with a seeded bug: the bug must be caught) or "any".
+		Short: "Run a file of tests over seeds, in parallel or in shards; JUnit XML and a Markdown summary for CI",
+		Long: `Run every test of a campaign file once per seed and compare each verdict with what the
+test expects: "valid" (the default), "anomaly" (the default for a test with a seeded bug: the
+bug must be caught) or "any".
 
 Keys of 'defaults' and of each test are 'faultline run' flags, by name; lists may be YAML
-lists or comma-separated; a relative 'scenario' path is relative to the campaign file. Runs go to --store (default: the file's 'store', else "store").
+lists or comma-separated; a relative 'scenario' path is relative to the campaign file. Runs go
+to --store (default: the file's 'store', else "store").
+
+The file expands to a list of runs: tests in file order, each test's seeds in order. --parallel
+N starts up to N of them at once (each has its own cluster, network and run directory).
+--shard i/n runs only the i-th of n shares of that list (run k goes to shard k mod n + 1), so
+n CI jobs with --shard 1/n .. n/n run every run exactly once. --fail-fast starts no run after
+one ended not as expected, unknown or failed; --time-limit starts none once the campaign has
+run that long (runs in flight finish, and the summary lists the runs not started). Progress
+goes to stderr: runs done of the total, the runs in flight, the time so far and an estimate of
+the time left.
+
+The campaign writes its result file, campaign-<name>.json (campaign-<name>.shard-<i>-of-<n>.json
+for a shard), into the store, rewritten after each run; 'faultline campaign merge' joins those
+of shards into one JUnit report and summary. --junit and --summary write the report (one test
+case per run) and a Markdown summary for a CI job page: counts by verdict, a table of the runs,
+and for each run not as expected the commands that reproduce it.
 
 Exit codes: 0 every run as expected; 1 some run not as expected (an anomaly where valid was
-expected, or a seeded bug not caught); 2 none of those but some verdict unknown or the
-campaign interrupted; 255 none of those but some run failed to run; 254 a bad campaign file
-(the error names the test and key).
+expected, or a seeded bug not caught); 2 none of those but some verdict unknown or some run
+not started (interrupted, --time-limit); 255 none of those but some run failed to run; 254 a
+bad campaign file (the error names the test and key) or flag.
 
 Example file:
 
 ` + campaignExample,
-		Args: cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error { return badInput(cobra.ExactArgs(1)(cmd, args)) },
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.parallel < 1 {
+				return badInputf("--parallel %d: want at least 1 run at a time", o.parallel)
+			}
+			if o.timeLimit < 0 {
+				return badInputf("--time-limit %v: want a duration of at least 0 (0: none)", o.timeLimit)
+			}
 			c, err := loadCampaign(args[0])
 			if err != nil {
 				return badInput(err)
 			}
-			if storeDir != "" {
+			if o.store != "" {
+				c.Store = o.store
 				for i := range c.Runs {
-					c.Runs[i].Config.Store = storeDir
+					c.Runs[i].Config.Store = o.store
 				}
 			}
-			return runCampaign(cmd, g.logger(), c, junit)
+			return runCampaign(cmd, g.logger(), c, o)
 		},
 	}
-	cmd.Flags().StringVar(&junit, "junit", "", "write a JUnit XML report of the campaign to this file")
-	cmd.Flags().StringVar(&storeDir, "store", "", "directory that receives run directories (default: the file's store, else store)")
+	f := cmd.Flags()
+	f.StringVar(&o.junit, "junit", "", "write a JUnit XML report of the campaign (one test case per run) to this file")
+	f.StringVar(&o.summary, "summary", "", "write a Markdown summary for a CI job page (e.g. $GITHUB_STEP_SUMMARY) to this file")
+	f.StringVar(&o.store, "store", "", "directory that receives run directories and the campaign result file (default: the file's store, else store)")
+	f.IntVar(&o.parallel, "parallel", o.parallel, "runs at once")
+	f.Var(&o.shard, "shard", "run only shard i of n of the campaign's runs, e.g. 2/3")
+	f.BoolVar(&o.failFast, "fail-fast", false, "start no run after one ended not as expected, unknown or failed (runs in flight finish)")
+	f.DurationVar(&o.timeLimit, "time-limit", 0, "start no run once the campaign has run this long (runs in flight finish; 0: no limit)")
+	cmd.AddCommand(newCampaignMergeCommand(g))
 	return cmd
 }
 
 // Expectations of a campaign test.
 const (
-	expectValid   = "valid"
-	expectAnomaly = "anomaly"
-	expectAny     = "any"
+	expectValid   = campaignrun.ExpectValid
+	expectAnomaly = campaignrun.ExpectAnomaly
+	expectAny     = campaignrun.ExpectAny
 )
 
 // campaign is a parsed campaign file: its runs in order.
 type campaign struct {
 	Name string
-	Runs []campaignRun
+	// File is the campaign file as named, Digest its content's
+	// (campaignrun.Digest), and Store the directory that receives the
+	// campaign result file: the file's 'store', else "store".
+	File, Digest, Store string
+	Runs                []campaignRun
 }
 
 // campaignRun is one test at one seed.
 type campaignRun struct {
 	Test   string
 	Expect string
+	// Args are the 'faultline run' arguments of this run: --name, the
+	// flags the file set (defaults and the test's keys) and --seed.
+	Args   []string
 	Config store.Config
 }
 
@@ -161,6 +214,7 @@ func loadCampaign(path string) (campaign, error) {
 	if err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
+	c.File = path
 	return c, nil
 }
 
@@ -176,7 +230,7 @@ func parseCampaign(b []byte, baseDir string) (campaign, error) {
 	if len(f.Tests) == 0 {
 		return campaign{}, errors.New("tests: none (want a list of tests)")
 	}
-	c := campaign{Name: f.Name}
+	c := campaign{Name: f.Name, Digest: campaignrun.Digest(b)}
 	if c.Name == "" {
 		c.Name = "campaign"
 	}
@@ -195,6 +249,7 @@ func parseCampaign(b []byte, baseDir string) (campaign, error) {
 		if f.Store != "" {
 			cfg.Store = f.Store
 		}
+		c.Store = cfg.Store // the file's, else the default
 		var nemeses, bugs []string
 		fs := pflag.NewFlagSet(t.Name, pflag.ContinueOnError)
 		bindRunFlags(fs, &cfg, &nemeses, &bugs) // sets every flag's default
@@ -212,6 +267,7 @@ func parseCampaign(b []byte, baseDir string) (campaign, error) {
 		if cfg.Scenario != "" && !filepath.IsAbs(cfg.Scenario) {
 			cfg.Scenario = filepath.Join(baseDir, cfg.Scenario)
 		}
+		flags := runArgs(fs, cfg.Scenario)
 		expect := t.Expect
 		switch {
 		case expect == "" && len(cfg.Bugs) > 0:
@@ -236,10 +292,46 @@ func parseCampaign(b []byte, baseDir string) (campaign, error) {
 			if err := harness.ValidateConfig(&cfg); err != nil {
 				return c, fmt.Errorf("%s: %w", where, err)
 			}
-			c.Runs = append(c.Runs, campaignRun{Test: t.Name, Expect: expect, Config: cfg})
+			args := append([]string{"--name", t.Name}, flags...)
+			args = append(args, "--seed", strconv.FormatInt(s, 10))
+			c.Runs = append(c.Runs, campaignRun{Test: t.Name, Expect: expect, Args: args, Config: cfg})
 		}
 	}
 	return c, nil
+}
+
+// runArgs returns, as 'faultline run' arguments in flag-name order, the
+// flags of fs that a campaign file set (its defaults and a test's keys),
+// but for name and seed, which differ between runs; scenario is the
+// scenario path as resolved against the campaign file.
+func runArgs(fs *pflag.FlagSet, scenario string) []string {
+	var args []string
+	fs.Visit(func(f *pflag.Flag) {
+		switch {
+		case f.Name == "name" || f.Name == "seed":
+		case f.Name == "scenario":
+			args = append(args, "--scenario", scenario)
+		case f.Value.Type() == "bool":
+			args = append(args, "--"+f.Name+"="+f.Value.String())
+		default:
+			v := f.Value.String()
+			if sv, ok := f.Value.(pflag.SliceValue); ok {
+				v = strings.Join(sv.GetSlice(), ",")
+			}
+			args = append(args, "--"+f.Name, v)
+		}
+	})
+	return args
+}
+
+// plan is the campaign's runs as campaignrun sees them, in order.
+func (c campaign) plan() []campaignrun.Run {
+	out := make([]campaignrun.Run, len(c.Runs))
+	for i, r := range c.Runs {
+		out[i] = campaignrun.Run{Index: i, Test: r.Test, Seed: r.Config.Seed, Expect: r.Expect,
+			TimeLimit: r.Config.TimeLimit, Command: r.Args}
+	}
+	return out
 }
 
 // setFlags sets each key of m as the flag of that name; lists become
@@ -277,96 +369,237 @@ func setFlags(fs *pflag.FlagSet, m map[string]any) error {
 	return nil
 }
 
-// runCampaign runs every run in order, prints a line per run and writes
-// the JUnit report (also when interrupted: runs not done are skipped).
-func runCampaign(cmd *cobra.Command, log *zap.Logger, c campaign, junit string) error {
-	w := cmd.OutOrStdout()
+// runCampaign runs the runs of o.shard with campaignrun.Execute, printing a
+// line per run on stdout and the progress on stderr, and writes the
+// campaign result file into c.Store (after every run and at the end), then
+// the JUnit report and the summary (also when interrupted: runs not
+// started are skipped). It returns the worst outcome as the exit code
+// (campaignrun.ExitCode).
+func runCampaign(cmd *cobra.Command, log *zap.Logger, c campaign, o campaignOptions) error {
+	w, ew := cmd.OutOrStdout(), &lockedWriter{w: cmd.ErrOrStderr()}
 	started := time.Now()
-	var cases []report.JUnitCase
-	var failed, errored, unknown int
-	interrupted := false
-	for i, r := range c.Runs {
-		jc := report.JUnitCase{Class: c.Name + "." + r.Test, Name: fmt.Sprintf("seed-%d", r.Config.Seed)}
-		if interrupted || cmd.Context().Err() != nil {
-			interrupted = true
-			jc.Skipped = "campaign interrupted before this run"
-			cases = append(cases, jc)
-			continue
+	plan := c.plan()
+	shard := o.shard
+	if shard.Whole() {
+		shard = campaignrun.Shard{}
+	}
+	mine := campaignrun.Select(plan, shard)
+	res := campaignrun.Result{Campaign: c.Name, File: c.File, Digest: c.Digest, Shard: shard, Plan: plan,
+		Parallel: o.parallel, FailFast: o.failFast, TimeLimit: o.timeLimit, Started: started.UTC(),
+		CommandLine: os.Args, Version: harness.Version}
+	done := map[int]campaignrun.Record{}
+	// writeResult writes the result file with the runs done so far; the
+	// rest are recorded not started until the campaign ends.
+	writeResult := func(complete bool) (string, error) {
+		res.Runs = make([]campaignrun.Record, len(mine))
+		for k, r := range mine {
+			rec, ok := done[r.Index]
+			if !ok {
+				rec = campaignrun.Record{Run: r, Verdict: campaignrun.VerdictNotStarted, Outcome: campaignrun.OutcomeNotStarted,
+					Problem: "not finished: the campaign was still running, or was killed"}
+			}
+			res.Runs[k] = rec
 		}
-		fmt.Fprintf(w, "[%d/%d] %s seed %d: running (%s)\n", i+1, len(c.Runs), r.Test, r.Config.Seed, strings.Join(r.Config.Nemeses, ","))
-		t0 := time.Now()
-		out, err := harness.Run(cmd.Context(), r.Config, harness.RunOptions{Log: log, CommandLine: os.Args,
-			MoreInterrupts: moreInterrupts(cmd.Context())})
-		jc.Time = time.Since(t0)
-		var line string
-		switch {
-		case err != nil:
-			errored++
-			jc.Error, jc.Detail = "run failed", err.Error()
-			line = "error: " + err.Error()
-		default:
-			jc.Output = "run directory: " + out.Dir
-			if path := writeReport(log, out.Dir); path != "" {
-				jc.Output += "\nreport: " + path
+		res.Complete = complete
+		if complete {
+			res.Finished = time.Now().UTC()
+		}
+		return campaignrun.WriteResult(c.Store, res)
+	}
+	if _, err := writeResult(false); err != nil {
+		return fmt.Errorf("campaign result: %w", err)
+	}
+
+	of := fmt.Sprintf("%d runs", len(plan))
+	if !shard.Whole() {
+		of = fmt.Sprintf("shard %s: %d of the campaign's %d runs", shard, len(mine), len(plan))
+	}
+	fmt.Fprintf(w, "campaign %s: %s, %d at a time\n", c.Name, of, o.parallel)
+	pos := map[int]int{} // run index → place in this shard, from 1
+	for k, r := range mine {
+		pos[r.Index] = k + 1
+	}
+	progress := campaignrun.NewProgress(c.Name, mine, o.parallel, started)
+	printProgress := func() { fmt.Fprintln(ew, progress.Line(time.Now())) }
+	stopTicker := make(chan struct{})
+	go func() {
+		t := time.NewTicker(campaignProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				printProgress()
+			case <-stopTicker:
+				return
 			}
-			got := out.Results.Valid
-			var summary []string
-			for _, res := range out.Results.Results {
-				summary = append(summary, fmt.Sprintf("%s %s: %s", res.Checker, res.Valid, res.Summary))
+		}
+	}()
+	more := newInterruptFanout(moreInterrupts(cmd.Context()))
+	do := func(ctx context.Context, r campaignrun.Run) campaignrun.Record {
+		runLog := log.With(zap.String("test", r.Test), zap.Int64("seed", r.Seed))
+		interrupts, unsubscribe := more.subscribe()
+		defer unsubscribe()
+		out, err := harness.Run(ctx, c.Runs[r.Index].Config, harness.RunOptions{Log: runLog, CommandLine: os.Args,
+			MoreInterrupts: interrupts})
+		var rec campaignrun.Record
+		if out != nil {
+			rec.Dir = out.Dir
+		}
+		if err != nil {
+			rec.Verdict, rec.Problem = campaignrun.VerdictError, err.Error()
+			return rec
+		}
+		rec.Report = writeReport(runLog, out.Dir)
+		var lines []string
+		for _, res := range out.Results.Results {
+			lines = append(lines, fmt.Sprintf("%s %s: %s", res.Checker, res.Valid, res.Summary))
+		}
+		rec.Detail = strings.Join(lines, "\n")
+		rec.Verdict = map[checker.Valid]campaignrun.Verdict{checker.True: campaignrun.VerdictValid,
+			checker.False: campaignrun.VerdictAnomaly, checker.Unknown: campaignrun.VerdictUnknown}[out.Results.Valid]
+		if out.Interrupted {
+			rec.Verdict, rec.Problem = campaignrun.VerdictUnknown, "interrupted"
+			if out.Interruption != nil {
+				rec.Problem = out.Interruption.String()
 			}
-			jc.Detail = strings.Join(summary, "\n") + "\n" + jc.Output
-			gotName := map[checker.Valid]string{checker.True: "valid", checker.False: "anomaly", checker.Unknown: "unknown"}[got]
+		}
+		return rec
+	}
+	notStarted := 0
+	recs, stopped := campaignrun.Execute(cmd.Context(), mine, campaignrun.Options{
+		Parallel: o.parallel, FailFast: o.failFast, TimeLimit: o.timeLimit,
+		OnStart: func(r campaignrun.Run) {
+			fmt.Fprintf(w, "[%d/%d] %s: running (%s)\n", pos[r.Index], len(mine), r.Label(), strings.Join(c.Runs[r.Index].Config.Nemeses, ","))
+			progress.Start(r, time.Now())
+		},
+		OnFinish: func(rec campaignrun.Record) {
+			progress.Finish(rec)
+			done[rec.Index] = rec
+			if rec.Outcome == campaignrun.OutcomeNotStarted {
+				notStarted++
+				return
+			}
+			var line string
 			switch {
-			case out.Interrupted:
-				interrupted = true
-				unknown++
-				jc.Error = "interrupted"
-				if out.Interruption != nil {
-					jc.Error = out.Interruption.String()
-				}
-			case got == checker.Unknown:
-				unknown++
-				jc.Error = "verdict unknown (expected " + r.Expect + ")"
-			case r.Expect == expectAny,
-				r.Expect == expectValid && got == checker.True,
-				r.Expect == expectAnomaly && got == checker.False:
-			case r.Expect == expectAnomaly:
-				failed++
-				jc.Failure = "no anomaly found: the seeded bug was not caught"
+			case rec.Verdict == campaignrun.VerdictError:
+				line = "error: " + rec.Problem
 			default:
-				failed++
-				jc.Failure = "anomaly found; expected valid"
+				line = fmt.Sprintf("%s (expected %s) %s", rec.Verdict, rec.Expect, rec.Dir)
 			}
-			line = fmt.Sprintf("%s (expected %s) %s", gotName, r.Expect, out.Dir)
-			if jc.Failure != "" || jc.Error != "" {
+			if rec.Unexpected() {
 				line = "NOT AS EXPECTED: " + line
 			}
-		}
-		fmt.Fprintf(w, "[%d/%d] %s seed %d: %s, %s\n", i+1, len(c.Runs), r.Test, r.Config.Seed, line, jc.Time.Round(time.Second))
-		cases = append(cases, jc)
+			fmt.Fprintf(w, "[%d/%d] %s: %s, %s\n", pos[rec.Index], len(mine), rec.Label(), line, rec.Duration.Round(time.Second))
+			if _, err := writeResult(false); err != nil {
+				log.Warn("write the campaign result", zap.Error(err))
+			}
+			printProgress()
+		},
+	}, do)
+	close(stopTicker)
+	more.stop()
+	res.Stopped = stopped
+
+	if notStarted > 0 {
+		fmt.Fprintf(w, "%d runs not started: %s\n", notStarted, stopped)
 	}
-	fmt.Fprintf(w, "campaign %s: %d runs, %d not as expected, %d unknown, %d errors%s\n", c.Name, len(c.Runs),
-		failed, unknown, errored, map[bool]string{true: ", interrupted", false: ""}[interrupted])
-	if junit != "" {
+	fmt.Fprintf(w, "campaign %s: %s\n", c.Name, campaignrun.Count(recs).Line())
+	path, err := writeResult(true)
+	if err != nil {
+		return fmt.Errorf("campaign result: %w", err)
+	}
+	fmt.Fprintf(w, "result: %s\n", path)
+	if err := writeCampaignReports(w, res, o.junit, o.summary); err != nil {
+		return err
+	}
+	return verdict(campaignrun.ExitCode(recs))
+}
+
+// writeCampaignReports writes the JUnit report and the Markdown summary of
+// r to the files named ("" for none) and says where.
+func writeCampaignReports(w io.Writer, r campaignrun.Result, junit, summary string) error {
+	for _, out := range []struct {
+		what, path string
+		write      func(io.Writer, campaignrun.Result) error
+	}{{"junit", junit, campaignrun.WriteJUnit}, {"summary", summary, campaignrun.WriteSummary}} {
+		if out.path == "" {
+			continue
+		}
 		var buf bytes.Buffer
-		if err := report.WriteJUnit(&buf, c.Name, started, cases); err != nil {
+		if err := out.write(&buf, r); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(filepath.Dir(junit), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(out.path), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(junit, buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(out.path, buf.Bytes(), 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "junit: %s\n", junit)
-	}
-	switch {
-	case failed > 0:
-		return verdict(exitAnomaly)
-	case unknown > 0 || interrupted:
-		return verdict(exitUnknown)
-	case errored > 0:
-		return verdict(exitInternal)
+		fmt.Fprintf(w, "%s: %s\n", out.what, out.path)
 	}
 	return nil
+}
+
+// interruptFanout hands every interrupt after the first (moreInterrupts)
+// to each run in flight, so that a second Ctrl-C cuts all of them short,
+// not just the one that happened to read it.
+type interruptFanout struct {
+	mu   sync.Mutex
+	subs map[chan os.Signal]bool
+	done chan struct{}
+}
+
+// newInterruptFanout forwards src (which may be nil) until stop.
+func newInterruptFanout(src <-chan os.Signal) *interruptFanout {
+	f := &interruptFanout{subs: map[chan os.Signal]bool{}, done: make(chan struct{})}
+	if src == nil {
+		return f
+	}
+	go func() {
+		for {
+			select {
+			case <-f.done:
+				return
+			case s := <-src:
+				f.mu.Lock()
+				for c := range f.subs {
+					select {
+					case c <- s:
+					default: // one pending is enough
+					}
+				}
+				f.mu.Unlock()
+			}
+		}
+	}()
+	return f
+}
+
+// subscribe returns a channel of the interrupts from now on, and the
+// function that ends the subscription.
+func (f *interruptFanout) subscribe() (<-chan os.Signal, func()) {
+	c := make(chan os.Signal, 1)
+	f.mu.Lock()
+	f.subs[c] = true
+	f.mu.Unlock()
+	return c, func() {
+		f.mu.Lock()
+		delete(f.subs, c)
+		f.mu.Unlock()
+	}
+}
+
+// stop ends the forwarding.
+func (f *interruptFanout) stop() { close(f.done) }
+
+// lockedWriter serializes writes of lines from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
