@@ -87,6 +87,11 @@ func (p *processNemesis) Selects() []string { return p.selects }
 func (p *processNemesis) Available(c cluster.Cluster) error { return nil }
 
 func (p *processNemesis) Invoke(ctx context.Context, env Env, f Fault) (Fault, error) {
+	if f.Select == "" && len(p.selects) > 0 {
+		// A scenario may leave select out: the nemesis's own default,
+		// so kill-coordinator kills the coordinator.
+		f.Select = p.selects[0]
+	}
 	ids, err := SelectNodes(ctx, env, f)
 	if err != nil {
 		return f, err
