@@ -147,3 +147,80 @@ func TestCoordinatorSelections(t *testing.T) {
 		t.Errorf("SelectsFor with roles [coordinator] = %v", got)
 	}
 }
+
+// TestNeutralSelects: the selections of a schedule shared by targets keep
+// no role selection of a plain nemesis, keep a role-aimed nemesis's own,
+// and for plain nemeses give the schedule a role-less target's run gets.
+func TestNeutralSelects(t *testing.T) {
+	sel, err := NeutralSelects([]string{"partition", "kill", "kill-coordinator", "partition-leader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"partition", "kill"} {
+		if slices.ContainsFunc(sel[name], func(s string) bool { return slices.Contains(RoleSelections, s) }) || len(sel[name]) == 0 {
+			t.Errorf("%s: %v, want its selections without leader and coordinator", name, sel[name])
+		}
+	}
+	if got := sel["kill-coordinator"]; !reflect.DeepEqual(got, []string{SelectCoordinator}) {
+		t.Errorf("kill-coordinator: %v, want its own [coordinator]", got)
+	}
+	if got, ok := sel["partition-leader"]; !ok || len(got) != 0 {
+		t.Errorf("partition-leader: %v (present %v), want no selections", got, ok)
+	}
+	if _, err := NeutralSelects([]string{"explode"}); err == nil {
+		t.Error("an unknown nemesis: want an error")
+	}
+	o := ScheduleOptions{Nemeses: []string{"partition"}, Interval: 3 * time.Second, Until: time.Minute, Seed: 7}
+	o.Selects = sel
+	neutral, _ := Schedule(o)
+	p, _ := New("partition")
+	o.Selects = map[string][]string{"partition": SelectsFor(p.(Selector).Selects(), nil)}
+	roleless, _ := Schedule(o)
+	if !reflect.DeepEqual(neutral, roleless) {
+		t.Error("the neutral schedule of partition differs from a role-less target's")
+	}
+}
+
+// TestAimAt: the role mapping a comparison of targets applies.
+func TestAimAt(t *testing.T) {
+	raft, twopc := []string{SelectLeader}, []string{SelectCoordinator}
+	for _, tc := range []struct {
+		name, sel string
+		roles     []string
+		want      Aim
+		err       string // part of the error, "" for none
+	}{
+		{"partition", "halves", nil, Aim{"partition", "halves"}, ""},
+		{"kill", "one", raft, Aim{"kill", "one"}, ""},
+		{"partition-leader", "", raft, Aim{"partition-leader", ""}, ""},
+		{"partition-leader", "", twopc, Aim{"partition-coordinator", ""}, ""},
+		{"partition-leader", "", nil, Aim{}, "nemesis partition-leader aims at the leader"},
+		{"partition-coordinator", "", twopc, Aim{"partition-coordinator", ""}, ""},
+		{"partition-coordinator", "", raft, Aim{"partition-leader", ""}, ""},
+		{"kill-coordinator", SelectCoordinator, twopc, Aim{"kill-coordinator", SelectCoordinator}, ""},
+		{"kill-coordinator", SelectCoordinator, raft, Aim{"kill", SelectLeader}, ""},
+		{"kill-coordinator", SelectCoordinator, nil, Aim{}, "aims at the coordinator"},
+		{"clock-strobe", SelectLeader, twopc, Aim{"clock-strobe", SelectCoordinator}, ""},
+		{"pause", SelectCoordinator, nil, Aim{}, "nemesis pause with select coordinator"},
+	} {
+		got, err := AimAt(tc.name, tc.sel, tc.roles)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("AimAt(%s, %q, %v): %v, want an error with %q", tc.name, tc.sel, tc.roles, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("AimAt(%s, %q, %v) = %+v, %v; want %+v", tc.name, tc.sel, tc.roles, got, err, tc.want)
+		}
+	}
+	// Every counterpart is a registered nemesis whose own role is the one
+	// it is listed under.
+	for name, byRole := range roleCounterparts {
+		for role, aim := range byRole {
+			if _, err := New(aim.Nemesis); err != nil {
+				t.Errorf("%s → %s: %v", name, role, err)
+			}
+			if got := RoleNeeded(aim.Nemesis, aim.Select); got != role {
+				t.Errorf("%s's counterpart for %s is %+v, which needs %q", name, role, aim, got)
+			}
+		}
+	}
+}

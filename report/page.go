@@ -2,17 +2,9 @@ package report
 
 import "html/template"
 
-// page is the report. html/template escapes every value by context; the
-// only value not escaped is the plots' data: URIs (template.URL), which
-// this package generates.
-var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>faultline: {{.Title}} — {{.Verdict}}</title>
-<style>
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }
+// pageStyle is the report's style sheet, inline in the page; PageStyle
+// shares it with other pages (a comparison of runs).
+const pageStyle = `body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.5em; margin-bottom: 0.2em; }
 h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; width: 100%; }
@@ -31,7 +23,23 @@ h3 { font-size: 1em; margin: 1.5em 0 0.3em; }
 td code { word-break: break-all; }
 table.states { width: auto; min-width: 40%; }
 .kind { font-weight: 600; }
-</style>
+`
+
+// PageStyle is the style sheet of the report page, for other self-contained
+// pages (compare.html) to look the same: put it in their <style> element.
+const PageStyle template.CSS = pageStyle
+
+// page is the report. html/template escapes every value by context; the
+// only value not escaped is the plots' data: URIs (template.URL), which
+// this package generates.
+var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>faultline: {{.Title}} — {{.Verdict}}</title>
+<style>
+` + pageStyle + `</style>
 </head>
 <body>
 <h1>{{.Title}}</h1>

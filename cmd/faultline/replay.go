@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
+	"github.com/faultline-io/faultline/compare"
 	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/store"
 )
@@ -18,8 +19,8 @@ import (
 func newReplayCommand(g *globals) *cobra.Command {
 	var runtime, storeDir string
 	cmd := &cobra.Command{
-		Use:   "replay <run-dir>",
-		Short: "Run a recorded test again: same config, seed, fault schedule and workload",
+		Use:   "replay <run-dir | comparison-dir>",
+		Short: "Run a recorded test or comparison again: same config, seed, fault schedule and workload",
 		Long: `Run the test recorded in <run-dir>/test.json again, into a new run directory, and check it.
 
 The seed fixes the fault schedule (which nemesis, when, for how long, which selection and
@@ -29,7 +30,11 @@ same test times. What cannot be fixed is the system's timing: which node is lead
 to see what was applied.
 
 By default the replay uses the runtime the original run used and writes next to it (the
-original's store); --runtime and --store change that. Exit codes are those of 'run'.`,
+original's store); --runtime and --store change that. Exit codes are those of 'run'.
+
+A comparison directory (one holding compare.json, made by 'faultline compare') is compared
+again: every target, the same schedule, into a new comparison directory next to it; exit codes
+are then those of 'compare'.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// store/latest is a link: resolve it, to write next to the
@@ -37,6 +42,9 @@ original's store); --runtime and --store change that. Exit codes are those of 'r
 			dir, err := filepath.EvalSymlinks(args[0])
 			if err != nil {
 				return badInput(err)
+			}
+			if compare.IsDir(dir) {
+				return replayComparison(cmd, g, dir, runtime, storeDir)
 			}
 			tr, err := store.ReadTestRecord(dir)
 			if err != nil {

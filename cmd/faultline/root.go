@@ -53,6 +53,7 @@ func newRootCommand() *cobra.Command {
 		newReportCommand(g),
 		newReplayCommand(g),
 		newCampaignCommand(g),
+		newCompareCommand(g),
 		newTargetsCommand(g),
 		newNodeCommand(g),
 		newDoctorCommand(g),
