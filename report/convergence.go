@@ -66,20 +66,6 @@ type convIncompleteView struct {
 	Key, Missing string
 }
 
-// convergenceViews returns a view of every convergence result with
-// details; one without (an unknown model) has only its summary, which the
-// checkers table shows.
-func convergenceViews(rs []checker.Result) []convergenceView {
-	var out []convergenceView
-	for _, r := range rs {
-		if r.Checker != "convergence" || len(r.Details) == 0 {
-			continue
-		}
-		out = append(out, convergenceOf(r))
-	}
-	return out
-}
-
 func convergenceOf(r checker.Result) convergenceView {
 	v := convergenceView{Verdict: r.Valid.String()}
 	var d checker.ConvergenceDetails

@@ -39,9 +39,9 @@ var (
 	anomalyColor = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
 )
 
-// plots renders the latency scatter and the throughput lines as SVG data
-// URIs, with every fault window shaded and the first anomaly marked.
-func plots(comps []checker.Completion, faults []checker.FaultWindow, firstAnom *int64) (lat, rate template.URL, err error) {
+// plotEnd is the end of the plots' x axis, in seconds of test time: the
+// last completion or fault window's end.
+func plotEnd(comps []checker.Completion, faults []checker.FaultWindow) float64 {
 	var end float64
 	for _, c := range comps {
 		end = max(end, float64(c.Complete)/1e9)
@@ -52,6 +52,13 @@ func plots(comps []checker.Completion, faults []checker.FaultWindow, firstAnom *
 	if end == 0 {
 		end = 1
 	}
+	return end
+}
+
+// plots renders the latency scatter and the throughput lines as SVG data
+// URIs up to end (s), with every fault window shaded and the first
+// anomaly marked.
+func plots(comps []checker.Completion, faults []checker.FaultWindow, firstAnom *int64, end float64) (lat, rate template.URL, err error) {
 	lp, rp := plot.New(), plot.New()
 	// Plots draw in the order added: the fault bands go under the data.
 	addFaults(lp, faults, end)

@@ -1,9 +1,13 @@
 // Package report renders a run directory as one self-contained HTML page:
-// the verdict, how to reproduce the run, the checkers' results (with the
-// convergence checker's time from heal to agreement and, per failing key,
-// every node's final state and the operations that explain each problem),
-// the fault timeline, and plots of latency and throughput with the fault
-// windows shaded.
+// the verdict, how to reproduce the run, a section for every checker in
+// results.json (the bank checker's totals, final reads and state,
+// linearizability and the target's blocking time; the convergence
+// checker's time from heal to agreement and, per failing key, every
+// node's final state and the operations that explain each problem; the
+// linearizable checker's failing keys; the stats totals; any other
+// checker's details as JSON), the fault timeline, plots of latency and
+// throughput with the fault windows shaded, and each node's clock offset
+// over the run as the clock nemeses applied it.
 //
 // The page fetches nothing at view time: styles are inline and plots are
 // SVG embedded as data: URIs in <img> elements, so nothing in them can run

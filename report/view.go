@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -22,13 +23,21 @@ type view struct {
 	CommandLine string
 	Started     string
 	Results     []resultRow
-	Convergence []convergenceView
+	// Sections has one section per checker result, in results.json's order.
+	Sections    []checkerSection
 	Counts      []countRow
 	Faults      []faultRow
 	FaultsShown int
 	LatencyPlot template.URL
 	RatePlot    template.URL
 	PlotError   string
+	// ClockFaults counts the clock faults; without any the page says every
+	// node's clock followed the host's instead of plotting.
+	ClockFaults int
+	ClockPlot   template.URL
+	ClockError  string
+	ClockNodes  []clockNodeRow
+	ClockNotes  []string
 	FirstAnom   string
 	Duration    string
 	// Availability is the share of operations that completed ok, without
@@ -38,6 +47,7 @@ type view struct {
 }
 
 type resultRow struct {
+	ID                      string // the checker's section
 	Checker, Valid, Summary string
 	Files                   []string
 	FirstAnomaly            string
@@ -68,11 +78,11 @@ func buildView(r Run) view {
 	if !r.Test.Started.IsZero() {
 		v.Started = r.Test.Started.UTC().Format(time.RFC3339)
 	}
-	var end int64
+	var last int64
 	for _, op := range r.Ops {
-		end = max(end, op.Time)
+		last = max(last, op.Time)
 	}
-	v.Duration = secs(end)
+	v.Duration = secs(last)
 
 	var firstAnom *int64
 	switch {
@@ -81,7 +91,7 @@ func buildView(r Run) view {
 	default:
 		v.Verdict = map[checker.Valid]string{checker.True: "valid", checker.False: "invalid", checker.Unknown: "unknown"}[r.Results.Valid]
 		for _, res := range r.Results.Results {
-			row := resultRow{Checker: res.Checker, Valid: res.Valid.String(), Summary: res.Summary, Files: res.Files}
+			row := resultRow{ID: fmt.Sprintf("checker-%d", len(v.Results)), Checker: res.Checker, Valid: res.Valid.String(), Summary: res.Summary, Files: res.Files}
 			if t := res.FirstAnomalyTime; t != nil {
 				row.FirstAnomaly = secs(*t)
 				if firstAnom == nil || *t < *firstAnom {
@@ -90,7 +100,7 @@ func buildView(r Run) view {
 			}
 			v.Results = append(v.Results, row)
 		}
-		v.Convergence = convergenceViews(r.Results.Results)
+		v.Sections = checkerSections(r.Results.Results)
 	}
 	if firstAnom != nil {
 		v.FirstAnom = secs(*firstAnom)
@@ -120,12 +130,47 @@ func buildView(r Run) view {
 	v.FaultsShown = len(faults)
 
 	comps, _ := checker.Pair(r.Ops)
-	lat, rate, err := plots(comps, faults, firstAnom)
+	end := plotEnd(comps, faults)
+	lat, rate, err := plots(comps, faults, firstAnom, end)
 	if err != nil {
 		v.PlotError = err.Error()
 	}
 	v.LatencyPlot, v.RatePlot = lat, rate
+
+	oc := clockOffsetsOf(r.Ops)
+	v.ClockFaults, v.ClockNotes = oc.Faults, oc.Notes
+	if oc.Faults > 0 {
+		for _, c := range oc.Nodes {
+			lo, hi := c.Extremes(int64(end * 1e9))
+			v.ClockNodes = append(v.ClockNodes, clockNodeRow{Node: c.Node, Ahead: offsetText(hi), Behind: offsetText(lo), Changes: len(c.Skews) - 1})
+		}
+		uri, notes, err := clockPlot(oc, faults, end)
+		if err != nil {
+			v.ClockError = err.Error()
+		}
+		v.ClockPlot, v.ClockNotes = uri, append(v.ClockNotes, notes...)
+	}
 	return v
+}
+
+// clockNodeRow is one node's clock offsets in words.
+type clockNodeRow struct {
+	Node, Ahead, Behind string
+	// Changes counts the changes of its skew (faults and resets).
+	Changes int
+}
+
+// offsetText is a clock offset in ns with its sign, "-" for none.
+func offsetText(ns float64) string {
+	switch a := math.Abs(ns); {
+	case a == 0:
+		return "-"
+	case a >= 1e9:
+		return fmt.Sprintf("%+.3fs", ns/1e9)
+	case a >= 1e6:
+		return fmt.Sprintf("%+.3fms", ns/1e6)
+	}
+	return fmt.Sprintf("%+.1fµs", ns/1e3)
 }
 
 // countRows turns the stats checker's per-f counts into table rows, by f.
