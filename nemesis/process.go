@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -19,6 +20,12 @@ const (
 	SelectMinority    = "minority"
 	SelectMajority    = "majority"
 	SelectAll         = "all"
+	// SelectParticipants is every node but the coordinator: a kill of
+	// them all at once takes every participant's in-doubt transactions
+	// down together while the coordinator keeps its decisions.
+	SelectParticipants = "participants"
+	// SelectFollowers is every node but the leader.
+	SelectFollowers = "followers"
 )
 
 // Selector is implemented by nemeses that choose their nodes with
@@ -58,8 +65,14 @@ func selectIDs(ctx context.Context, env Env, f Fault, ids []string) ([]string, e
 			return nil, err
 		}
 		out = []string{id}
+	case SelectParticipants, SelectFollowers:
+		id, err := env.resolveRole(ctx, complementedRole[f.Select])
+		if err != nil {
+			return nil, err
+		}
+		out = slices.DeleteFunc(shuffled, func(s string) bool { return s == id })
 	default:
-		return nil, fmt.Errorf("unknown selection %q (want one, leader, minority, majority or all)", f.Select)
+		return nil, fmt.Errorf("unknown selection %q (want one, leader, coordinator, minority, majority, all, followers or participants)", f.Select)
 	}
 	out = append([]string(nil), out...)
 	sort.Strings(out)

@@ -11,6 +11,20 @@ import (
 // target is never asked for its leader.
 var RoleSelections = []string{SelectLeader, SelectCoordinator}
 
+// complementedRole gives, for each selection of every node but the one in
+// a role, that role: the target must declare it, and AimAt maps the
+// selection to the complement of the target's own role.
+var complementedRole = map[string]string{
+	SelectParticipants: SelectCoordinator,
+	SelectFollowers:    SelectLeader,
+}
+
+// complementOf is complementedRole inverted.
+var complementOf = map[string]string{
+	SelectCoordinator: SelectParticipants,
+	SelectLeader:      SelectFollowers,
+}
+
 // nemesisRoles are the roles some nemeses need whatever their selection.
 var nemesisRoles = map[string]string{
 	"partition-leader":      SelectLeader,
@@ -27,7 +41,7 @@ func RoleNeeded(name, sel string) string {
 	if slices.Contains(RoleSelections, sel) {
 		return sel
 	}
-	return ""
+	return complementedRole[sel]
 }
 
 // SelectsFor returns selects without the role selections of roles a target
@@ -36,6 +50,9 @@ func SelectsFor(selects, roles []string) []string {
 	var out []string
 	for _, s := range selects {
 		if slices.Contains(RoleSelections, s) && !slices.Contains(roles, s) {
+			continue
+		}
+		if r := complementedRole[s]; r != "" && !slices.Contains(roles, r) {
 			continue
 		}
 		out = append(out, s)
@@ -108,8 +125,10 @@ var roleCounterparts = map[string]map[string]Aim{
 // partition-coordinator; kill-coordinator on a target with a leader is
 // kill with select leader), and a role selection of another nemesis
 // becomes that role (clock-strobe at the leader is clock-strobe at the
-// coordinator). A target with no role selection at all cannot take the
-// fault: the error says what the fault aims at.
+// coordinator), as a selection of every node but one role's becomes every
+// node but the target's role (kill followers is kill participants). A
+// target with no role selection at all cannot take the fault: the error
+// says what the fault aims at.
 func AimAt(name, sel string, roles []string) (Aim, error) {
 	same := Aim{Nemesis: name, Select: sel}
 	need := RoleNeeded(name, sel)
@@ -128,6 +147,9 @@ func AimAt(name, sel string, roles []string) (Aim, error) {
 			describeFault(name, sel), need)
 	}
 	if nemesisRoles[name] == "" { // a role selection of a plain nemesis
+		if complementedRole[sel] != "" { // participants ↔ followers
+			return Aim{Nemesis: name, Select: complementOf[own]}, nil
+		}
 		return Aim{Nemesis: name, Select: own}, nil
 	}
 	aim, ok := roleCounterparts[name][own]

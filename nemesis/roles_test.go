@@ -202,6 +202,10 @@ func TestAimAt(t *testing.T) {
 		{"kill-coordinator", SelectCoordinator, nil, Aim{}, "aims at the coordinator"},
 		{"clock-strobe", SelectLeader, twopc, Aim{"clock-strobe", SelectCoordinator}, ""},
 		{"pause", SelectCoordinator, nil, Aim{}, "nemesis pause with select coordinator"},
+		{"kill", SelectParticipants, twopc, Aim{"kill", SelectParticipants}, ""},
+		{"kill", SelectParticipants, raft, Aim{"kill", SelectFollowers}, ""},
+		{"pause", SelectFollowers, twopc, Aim{"pause", SelectParticipants}, ""},
+		{"kill", SelectParticipants, nil, Aim{}, "nemesis kill with select participants aims at the coordinator"},
 	} {
 		got, err := AimAt(tc.name, tc.sel, tc.roles)
 		switch {

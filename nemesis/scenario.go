@@ -200,7 +200,8 @@ func ScenarioEnd(steps []Step) time.Duration {
 
 // checkSelect accepts the empty selection (the nemesis's default) and the
 // ones the nemesis offers; a nemesis that selects nodes (one, leader,
-// minority, majority) also takes any of those and all.
+// minority, majority) also takes any of those, all, followers and
+// participants.
 func checkSelect(name, sel string) error {
 	if sel == "" {
 		return nil
@@ -213,7 +214,7 @@ func checkSelect(name, sel string) error {
 	if s, ok := n.(Selector); ok {
 		offered = s.Selects()
 	}
-	generic := []string{SelectOne, SelectLeader, SelectCoordinator, SelectMinority, SelectMajority, SelectAll}
+	generic := []string{SelectOne, SelectLeader, SelectCoordinator, SelectMinority, SelectMajority, SelectAll, SelectFollowers, SelectParticipants}
 	nodeSelecting := len(offered) > 0
 	for _, o := range offered {
 		nodeSelecting = nodeSelecting && slices.Contains(generic, o)
