@@ -113,7 +113,8 @@ func (Target) ResolveRole(_ context.Context, nodes []cluster.Node, role string) 
 // every node, a few milliseconds on a healthy network, so each is paired
 // with delayed messages (msg-delay), which widen them; the bugs that also
 // need a crash inside the window are paired with a scenario file that
-// kills a node every 5 s while every message is delayed.
+// kills every participant (volatile-prepare) or the coordinator
+// (commit-before-log) every few seconds while every message is delayed.
 func (Target) Bugs() []targets.Bug {
 	return []targets.Bug{
 		{Name: BugPresumeAbort, Workload: "bank", Checker: "bank", Nemesis: []string{"msg-delay"},
