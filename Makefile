@@ -7,11 +7,20 @@ LDFLAGS  := -s -w -X github.com/faultline-io/faultline/harness.Version=$(VERSION
             -X github.com/faultline-io/faultline/harness.GitRevision=$(REVISION)
 DEMO_FLAGS ?= --target raft --workload register --nodes 3 --time-limit 30s --seed 1
 
-.PHONY: build test stress-test demo bench bench-detect interrupt-storm fuzz lint clean
+.PHONY: build etcd test stress-test demo bench bench-detect interrupt-storm fuzz lint clean
 
 # The node binary is the same static file, so it runs in FROM scratch images.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/faultline
+
+# The etcd server of the etcd target, a static build of the release pinned in
+# etcdserver/go.mod (its own module: faultline itself never depends on it).
+# Built once into $FAULTLINE_CACHE or ~/.cache/faultline/etcd-<version>
+# (a minute or two, downloading the modules the first time), then copied to
+# bin/etcd; etcdbin.Ensure, which the target calls, builds it on first use
+# too. Without Go, point FAULTLINE_ETCD at a static etcd binary instead.
+etcd:
+	$(GO) run ./internal/etcdbuild -o bin/etcd
 
 # Unit and integration tests. Tests that need Docker or root skip with a reason
 # when those are missing; CI runs as root with Docker.

@@ -26,6 +26,12 @@ const Label = "faultline"
 type Peer struct {
 	ID   string
 	Addr string
+	// PeerAddr is a second address of the node, for traffic between
+	// nodes, set when Spec.PeerPort is true (systems such as etcd listen
+	// for clients and peers on different ports): on runtimes where each
+	// node has its own address it is the node's host and Spec.Port+1; the
+	// local runtime picks another free loopback port.
+	PeerAddr string
 }
 
 // Spec describes the cluster to start.
@@ -40,9 +46,22 @@ type Spec struct {
 	// Port is the port nodes listen on where each node has its own IP
 	// (docker, netns). The local runtime picks free loopback ports instead.
 	Port int
+	// PeerPort asks for a second port per node (Peer.PeerAddr).
+	PeerPort bool
+	// Files are more static executables the nodes run (a third-party
+	// server), by name → host path: the docker runtime puts each at /<name>
+	// in the node image beside the binary; on the other runtimes nodes run
+	// on this machine and use the host paths.
+	Files map[string]string
 	// Binary is the faultline executable used as the node binary; empty
-	// means the running executable.
+	// means the running executable. A target whose nodes run a program of
+	// their own (a target file) puts that program here instead.
 	Binary string
+	// Image, when set, is a Docker image present locally that runs a node
+	// in place of Binary; Command then returns the container's arguments.
+	// Only the docker runtime runs images, and it never pulls one; the
+	// others refuse a spec with an Image.
+	Image string
 	// Command returns the arguments (after the binary) that run node self.
 	// dataDir is the path as the node sees it.
 	Command func(self Peer, peers []Peer, dataDir string) []string
@@ -60,6 +79,8 @@ func (s Spec) CheckAddressed(runtime string) error {
 		return fmt.Errorf("nodes must be between 1 and 250, got %d", s.Nodes)
 	case s.Port <= 0 || s.Port > 65535:
 		return fmt.Errorf("the %s runtime needs spec.Port (the port every node listens on), got %d", runtime, s.Port)
+	case s.PeerPort && s.Port == 65535:
+		return fmt.Errorf("port %d leaves no room for the peer port (port+1)", s.Port)
 	case s.Command == nil:
 		return errors.New("spec.Command is nil")
 	}

@@ -23,6 +23,9 @@ func (Local) Start(ctx context.Context, spec Spec) (Cluster, error) {
 	if spec.Nodes < 1 {
 		return nil, fmt.Errorf("nodes must be at least 1, got %d", spec.Nodes)
 	}
+	if spec.Image != "" {
+		return nil, fmt.Errorf("the local runtime runs programs, not Docker images (image %s): use the docker runtime", spec.Image)
+	}
 	bin, err := nodeBinary(spec.Binary)
 	if err != nil {
 		return nil, err
@@ -34,6 +37,13 @@ func (Local) Start(ctx context.Context, spec Spec) (Cluster, error) {
 			return nil, err
 		}
 		peers[i] = Peer{ID: fmt.Sprintf("n%d", i+1), Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+		if spec.PeerPort {
+			pp, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			peers[i].PeerAddr = fmt.Sprintf("127.0.0.1:%d", pp)
+		}
 	}
 	c := &localCluster{}
 	for _, p := range peers {

@@ -71,6 +71,9 @@ func (Netns) Start(ctx context.Context, spec Spec) (Cluster, error) {
 	if err := spec.CheckAddressed("netns"); err != nil {
 		return nil, err
 	}
+	if spec.Image != "" {
+		return nil, fmt.Errorf("the netns runtime runs programs, not Docker images (image %s): use the docker runtime", spec.Image)
+	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the netns runtime needs root (network namespaces, veths, a bridge)")
 	}
@@ -182,6 +185,9 @@ func (c *netnsCluster) build(spec Spec, bin string) error {
 	peers := make([]Peer, spec.Nodes)
 	for i := range peers {
 		peers[i] = Peer{ID: fmt.Sprintf("n%d", i+1), Addr: net.JoinHostPort(c.nodeIP(i+2).String(), fmt.Sprint(spec.Port))}
+		if spec.PeerPort {
+			peers[i].PeerAddr = net.JoinHostPort(c.nodeIP(i+2).String(), fmt.Sprint(spec.Port+1))
+		}
 	}
 	for i, p := range peers {
 		nsName := fmt.Sprintf("%s%s-%s", NetnsPrefix, c.id, p.ID)

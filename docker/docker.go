@@ -113,7 +113,15 @@ func (r Runtime) Start(ctx context.Context, spec cluster.Spec) (cluster.Cluster,
 			cli.Close()
 		}
 	}
-	tag, _, err := EnsureImage(ctx, cli, bin)
+	// A spec's own image runs as it is; else the node image is built from
+	// the binary.
+	var tag string
+	var err error
+	if spec.Image != "" {
+		tag, err = spec.Image, localImage(ctx, cli, spec.Image)
+	} else {
+		tag, _, err = EnsureImageWith(ctx, cli, bin, spec.Files)
+	}
 	if err != nil {
 		closeOwn()
 		return nil, err
@@ -138,6 +146,9 @@ func (r Runtime) Start(ctx context.Context, spec cluster.Spec) (cluster.Cluster,
 	peers := make([]cluster.Peer, spec.Nodes)
 	for i := range peers {
 		peers[i] = cluster.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: net.JoinHostPort(c.ip(i+2).String(), fmt.Sprint(spec.Port))}
+		if spec.PeerPort {
+			peers[i].PeerAddr = net.JoinHostPort(c.ip(i+2).String(), fmt.Sprint(spec.Port+1))
+		}
 	}
 	// Create, then start, every container in parallel: the daemon takes
 	// 0.1-0.2 s per create and 0.4-0.8 s per start here, and overlaps them.

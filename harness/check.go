@@ -4,7 +4,6 @@ import (
 	"github.com/faultline-io/faultline/checker"
 	"github.com/faultline-io/faultline/history"
 	"github.com/faultline-io/faultline/store"
-	"github.com/faultline-io/faultline/targets"
 )
 
 // CheckOps runs the named checkers over ops with opts (CheckerOptions).
@@ -13,13 +12,8 @@ func CheckOps(ops []history.Op, names []string, opts checker.Options) (checker.R
 }
 
 // CheckerOptions returns store.CheckerOptions for a test of cfg with the
-// errors its target answers with (for availability). outDir receives files
-// such as Porcupine's visualization ("" for none). A target that is not
-// registered answers with no errors.
+// errors its target answers with (AnsweredErrors, for availability).
+// outDir receives files such as Porcupine's visualization ("" for none).
 func CheckerOptions(cfg store.Config, outDir string) checker.Options {
-	var answered []string
-	if t, err := targets.Get(cfg.Target); err == nil {
-		answered = t.AnsweredErrors()
-	}
-	return store.CheckerOptions(cfg, outDir, answered)
+	return store.CheckerOptions(cfg, outDir, AnsweredErrors(cfg))
 }

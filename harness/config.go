@@ -45,11 +45,15 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // ValidateConfig checks c against the registered targets, the nemeses and
 // the runtimes, and fills its derived fields: Name when empty, Nemeses from
-// a scenario. Errors are *FieldError.
+// a scenario, Target, Port and the rest from a target file (targetOf).
+// Errors are *FieldError.
 func ValidateConfig(c *store.Config) error {
-	t, err := targets.Get(c.Target)
+	t, err := targetOf(c)
 	if err != nil {
-		return &FieldError{"target", c.Target, err.Error()}
+		return err
+	}
+	if t, err = targets.Configured(t, c.TargetOpts); err != nil {
+		return &FieldError{"target-opt", strings.Join(c.TargetOpts, " "), err.Error()}
 	}
 	wl, err := targets.WorkloadOf(t, c.Workload)
 	if err != nil {
@@ -93,6 +97,9 @@ func ValidateConfig(c *store.Config) error {
 	}
 	for _, n := range c.Nemeses {
 		if err := checkRole(t, n, ""); err != nil {
+			return &FieldError{"nemesis", n, err.Error()}
+		}
+		if err := refuseNemesis(t, n); err != nil {
 			return &FieldError{"nemesis", n, err.Error()}
 		}
 	}

@@ -113,8 +113,11 @@ func Run(ctx context.Context, cfg store.Config, opts RunOptions) (out *Outcome, 
 	if opts.ProgressEvery <= 0 {
 		opts.ProgressEvery = 10 * time.Second
 	}
-	target, err := targets.Get(cfg.Target)
+	target, err := targetOf(&cfg)
 	if err != nil {
+		return nil, err
+	}
+	if target, err = targets.Configured(target, cfg.TargetOpts); err != nil {
 		return nil, err
 	}
 	wl, err := targets.WorkloadOf(target, cfg.Workload)
@@ -146,6 +149,9 @@ func Run(ctx context.Context, cfg store.Config, opts RunOptions) (out *Outcome, 
 		Version: Version, GitRevision: GitRevision, GoVersion: goVersion(), Started: time.Now().UTC(), Host: host,
 		ReplayOf: opts.ReplayOf,
 	}); err != nil {
+		return nil, err
+	}
+	if err := keepTargetFile(cfg, dir); err != nil {
 		return nil, err
 	}
 	in := newInterrupts(dir, opts.OnPhase)
@@ -210,8 +216,22 @@ func Run(ctx context.Context, cfg store.Config, opts RunOptions) (out *Outcome, 
 		if rt == nil {
 			return false, nil // interrupted while resolving the runtime
 		}
+		var needs targets.NodeRequirements
+		if p, ok := target.(targets.NodePreparer); ok {
+			w := opts.Status
+			if w == nil {
+				w = io.Discard
+			}
+			if needs, err = p.PrepareNodes(ctx, w); err != nil {
+				if interrupted("node preparation", err) {
+					return false, nil
+				}
+				return false, fmt.Errorf("prepare %s nodes: %w", cfg.Target, err)
+			}
+		}
 		spec := cluster.Spec{
 			Name: cfg.Name, RunDir: absDir, Nodes: cfg.Nodes, Port: cfg.Port, Binary: cfg.Binary,
+			PeerPort: needs.PeerPort, Files: needs.Files,
 			Command: func(self cluster.Peer, peers []cluster.Peer, dataDir string) []string {
 				return target.NodeCommand(self, peers, dataDir, cfg.Bugs, targets.NodeSeed(cfg.Seed, self.ID))
 			},
@@ -222,6 +242,9 @@ func Run(ctx context.Context, cfg store.Config, opts RunOptions) (out *Outcome, 
 					log.Warn("write runtime.json", zap.Error(err))
 				}
 			},
+		}
+		if err := useNodeProgram(ctx, target, &spec, rtName); err != nil {
+			return false, err
 		}
 		t0 := time.Now()
 		c, err := rt.Start(ctx, spec)

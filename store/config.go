@@ -12,11 +12,14 @@ import (
 // checks one against the targets, nemeses and runtimes and fills its derived
 // fields.
 type Config struct {
-	Name            string        `json:"name"`
-	Target          string        `json:"target"`
-	Workload        string        `json:"workload"`
-	Nemeses         []string      `json:"nemeses"`
-	Bugs            []string      `json:"bugs,omitempty"`
+	Name     string   `json:"name"`
+	Target   string   `json:"target"`
+	Workload string   `json:"workload"`
+	Nemeses  []string `json:"nemeses"`
+	Bugs     []string `json:"bugs,omitempty"`
+	// TargetOpts are the target's options, KEY=VALUE as given
+	// (--target-opt; targets.Configured reads them).
+	TargetOpts      []string      `json:"target_opts,omitempty"`
 	Nodes           int           `json:"nodes"`
 	Concurrency     int           `json:"concurrency"`
 	Rate            float64       `json:"rate"`
@@ -48,6 +51,20 @@ type Config struct {
 	// running at once, so that faults of different nemeses overlap (a
 	// clock strobe during a partition). Off: one fault at a time.
 	NemesisOverlap bool `json:"nemesis_overlap,omitempty"`
+	// TargetFile is a target file (package targets/byo, docs/byo.md)
+	// describing the system under test, used instead of a registered
+	// target; harness.ValidateConfig sets Target to the name it gives and
+	// Port to its port. A run keeps a copy (TargetFileCopy), which a
+	// replay reads.
+	TargetFile string `json:"target_file,omitempty"`
+	// TargetDir is the directory a relative program path in TargetFile is
+	// resolved against: the file's own, kept when a replay reads the
+	// copy. harness.ValidateConfig fills it when empty.
+	TargetDir string `json:"target_dir,omitempty"`
+	// TargetSHA256 is the SHA-256 (hex) of TargetFile's content.
+	// harness.ValidateConfig fills it when empty and otherwise refuses a
+	// file with other content.
+	TargetSHA256 string `json:"target_sha256,omitempty"`
 }
 
 // DefaultConfig returns the defaults of DESIGN.md §8.

@@ -36,6 +36,9 @@ const (
 	RuntimeFile = "runtime.json"
 	// ScenarioFile is a copy of the scenario file a run used, if any.
 	ScenarioFile = "scenario.yaml"
+	// TargetFileCopy is a copy of the target file a run used, if any
+	// (Config.TargetFile).
+	TargetFileCopy = "target.yaml"
 	// RunningFile is the RunningRecord of a run under way; see
 	// ReadRunningRecord.
 	RunningFile = "running.json"

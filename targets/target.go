@@ -11,6 +11,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/faultline-io/faultline/cluster"
@@ -180,4 +181,60 @@ func NodeSeed(runSeed int64, id string) uint64 {
 		return s
 	}
 	return 1
+}
+
+// Configurable is implemented by targets that take options
+// (`--target-opt KEY=VALUE`, recorded in test.json).
+type Configurable interface {
+	// Configure returns the target with opts applied. An unknown key or a
+	// bad value is an error that names it.
+	Configure(opts map[string]string) (Target, error)
+	// OptionKeys describes each key Configure takes, for `faultline
+	// targets`.
+	OptionKeys() map[string]string
+}
+
+// Configured returns t with opts (each KEY=VALUE) applied; t itself when
+// there are none. A target that takes no options refuses any.
+func Configured(t Target, opts []string) (Target, error) {
+	if len(opts) == 0 {
+		return t, nil
+	}
+	m := map[string]string{}
+	for _, o := range opts {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("target option %q is not KEY=VALUE", o)
+		}
+		if _, dup := m[k]; dup {
+			return nil, fmt.Errorf("target option %s given twice", k)
+		}
+		m[k] = v
+	}
+	c, ok := t.(Configurable)
+	if !ok {
+		return nil, fmt.Errorf("target %s takes no options", t.Name())
+	}
+	return c.Configure(m)
+}
+
+// NodeRequirements is what a target's nodes need beyond the faultline
+// binary and one port.
+type NodeRequirements struct {
+	// PeerPort asks the runtime for a second port per node
+	// (cluster.Peer.PeerAddr).
+	PeerPort bool
+	// Files are more static executables the nodes run, by name: the docker
+	// runtime puts each at /<name> in the node image, beside /faultline;
+	// nodes on the other runtimes run on this machine and find them where
+	// PrepareNodes left them.
+	Files map[string]string
+}
+
+// NodePreparer is implemented by targets whose nodes need more than the
+// faultline binary (a third-party server). PrepareNodes runs before the
+// cluster starts; it may build or fetch what the nodes run, printing
+// progress to w.
+type NodePreparer interface {
+	PrepareNodes(ctx context.Context, w io.Writer) (NodeRequirements, error)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faultline-io/faultline/checker"
+	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/history"
 	"github.com/faultline-io/faultline/store"
 	"github.com/faultline-io/faultline/targets"
@@ -87,7 +88,7 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 			if len(names) == 0 {
 				names = []string{"linearizable", "stats"}
 			}
-			opts := store.CheckerOptions(cfg, dir, answeredErrors(cfg.Target))
+			opts := store.CheckerOptions(cfg, dir, harness.AnsweredErrors(cfg))
 			opts.Linearizable.Timeout = timeout
 			res, err := checker.Run(names, ops, opts)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/faultline-io/faultline/targets"
 	// The bundled targets register themselves.
 	_ "github.com/faultline-io/faultline/targets/crdt"
+	_ "github.com/faultline-io/faultline/targets/etcd"
 	_ "github.com/faultline-io/faultline/targets/raft"
 	_ "github.com/faultline-io/faultline/targets/twopc"
 )

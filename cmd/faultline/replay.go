@@ -68,6 +68,12 @@ are then those of 'compare'.`,
 				// The run kept a copy: the original path may be gone or edited.
 				cfg.Scenario = filepath.Join(dir, store.ScenarioFile)
 			}
+			if cfg.TargetFile != "" {
+				// Its copy, likewise; relative paths in it still resolve
+				// against the original's directory (cfg.TargetDir), and
+				// ValidateConfig checks it against the recorded hash.
+				cfg.TargetFile = filepath.Join(dir, store.TargetFileCopy)
+			}
 			if err := harness.ValidateConfig(&cfg); err != nil {
 				return badInput(fmt.Errorf("%s: %w", filepath.Join(dir, store.TestFile), err))
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/report"
 	"github.com/faultline-io/faultline/store"
 )
@@ -36,7 +37,7 @@ e.g. for a run directory copied from another machine. Exits 0 when the report is
 			if err != nil {
 				return badInput(err)
 			}
-			r.AnsweredErrors = answeredErrors(r.Test.Config.Target)
+			r.AnsweredErrors = harness.AnsweredErrors(r.Test.Config)
 			path, err := report.Write(r) // a failure here is not the input's fault
 			if err != nil {
 				return err

@@ -30,6 +30,9 @@ func newRunCommand(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Nemeses = splitList(nemeses)
 			cfg.Bugs = splitList(bugs)
+			if err := checkTargetFileFlags(cmd.Flags(), cfg); err != nil {
+				return badInput(err)
+			}
 			if err := harness.ValidateConfig(&cfg); err != nil {
 				return badInput(err)
 			}
@@ -49,7 +52,23 @@ func newRunCommand(g *globals) *cobra.Command {
 		},
 	}
 	bindRunFlags(cmd.Flags(), &cfg, &nemeses, &bugs)
+	cmd.Flags().StringVar(&cfg.TargetFile, "target-file", "",
+		"YAML file describing your own system (its program or Docker image, port, health path, client), used instead of --target; see docs/byo.md")
 	return cmd
+}
+
+// checkTargetFileFlags refuses flags that a target file replaces: the
+// file names the target, its port and its program.
+func checkTargetFileFlags(f *pflag.FlagSet, cfg store.Config) error {
+	if cfg.TargetFile == "" {
+		return nil
+	}
+	for _, name := range []string{"target", "port", "node-binary"} {
+		if f.Changed(name) {
+			return fmt.Errorf("--%s: give it or --target-file, not both (the target file sets the name, port and program)", name)
+		}
+	}
+	return nil
 }
 
 // bindRunFlags defines the flags of a test on f, bound to cfg, nemeses and
@@ -78,6 +97,7 @@ func bindRunFlags(f *pflag.FlagSet, cfg *store.Config, nemeses, bugs *[]string) 
 	f.IntVar(&cfg.Port, "port", cfg.Port, "node port on runtimes where each node has its own address")
 	f.IntVar(&cfg.Keys, "keys", cfg.Keys, "keys in use at once")
 	f.IntVar(&cfg.OpsPerKey, "ops-per-key", cfg.OpsPerKey, "retire a key after this many operations (0: never)")
+	f.StringArrayVar(&cfg.TargetOpts, "target-opt", nil, "target option KEY=VALUE (repeatable; `faultline targets` lists each target's keys)")
 	f.StringVar(&cfg.Scenario, "scenario", "", "scenario file (YAML) of faults at given test times, used instead of a generated schedule, e.g. faults: [{at: 5s, nemesis: kill, select: leader, hold: 3s}]")
 }
 
@@ -149,7 +169,12 @@ func anomalyIn(res checker.Results) bool {
 // writeReport writes report.html into a checked run directory and returns
 // its path; a run is not failed for want of a report ("" then).
 func writeReport(log *zap.Logger, dir string) string {
-	path, err := report.WriteDir(dir, answeredErrors)
+	r, err := report.Load(dir)
+	path := ""
+	if err == nil {
+		r.AnsweredErrors = harness.AnsweredErrors(r.Test.Config)
+		path, err = report.Write(r)
+	}
 	if err != nil {
 		log.Warn("no report", zap.String("dir", dir), zap.Error(err))
 		return ""

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,6 +28,14 @@ func newTargetsCommand(g *globals) *cobra.Command {
 				for _, wl := range t.Workloads() {
 					fmt.Fprintf(w, "    %-20s %s; %s\n", wl.Name, strings.Join(wl.Ops, ", "), strings.Join(wl.Checkers, ", "))
 				}
+				if c, ok := t.(targets.Configurable); ok {
+					fmt.Fprintln(w, "  options (--target-opt KEY=VALUE):")
+					keys := slices.Sorted(maps.Keys(c.OptionKeys()))
+					for _, k := range keys {
+						fmt.Fprintf(w, "    %-20s %s\n", k, c.OptionKeys()[k])
+					}
+				}
+				fmt.Fprintf(w, "  nemeses: %s\n", supportedNemeses(t))
 				if len(t.Bugs()) > 0 {
 					fmt.Fprintln(w, "  seeded bugs (--bug NAME):")
 				}
@@ -42,4 +52,32 @@ func newTargetsCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// supportedNemeses says which nemeses t takes: all, or all but those it
+// refuses (targets.NemesisRefuser), with the first refusal's reason.
+func supportedNemeses(t targets.Target) string {
+	r, ok := t.(targets.NemesisRefuser)
+	if !ok {
+		return "all"
+	}
+	var refused []string
+	var why error
+	for _, n := range nemesis.Names() {
+		if err := r.RefuseNemesis(n); err != nil {
+			refused = append(refused, n)
+			why = cmpOrErr(why, err)
+		}
+	}
+	if len(refused) == 0 {
+		return "all"
+	}
+	return fmt.Sprintf("all but %s (%v)", strings.Join(refused, ", "), why)
+}
+
+func cmpOrErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
 }

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/faultline-io/faultline/checker"
+	"github.com/faultline-io/faultline/history"
 	"github.com/faultline-io/faultline/nemesis"
 )
 
@@ -55,6 +56,9 @@ type benchCase struct {
 	Nemeses  []string
 	Scenario string // path relative to the repository root
 	Overlap  bool   // --nemesis-overlap: each nemesis on its own schedule, all at once
+	// Rate, when set, is --rate (operations per second, all workers):
+	// the throughput rows ask for more than the clusters can do.
+	Rate int
 }
 
 // faults describes the row's faults for the table.
@@ -62,10 +66,17 @@ func (c benchCase) faults() string {
 	if c.Scenario != "" {
 		return "scenario " + filepath.Base(c.Scenario)
 	}
-	if c.Overlap {
-		return strings.Join(c.Nemeses, ",") + " (overlapping)"
+	f := strings.Join(c.Nemeses, ",")
+	if f == "" {
+		f = "none"
 	}
-	return strings.Join(c.Nemeses, ",")
+	if c.Rate > 0 {
+		f += fmt.Sprintf(" (--rate %d)", c.Rate)
+	}
+	if c.Overlap {
+		return f + " (overlapping)"
+	}
+	return f
 }
 
 // name is the build: the bug, or "correct".
@@ -105,6 +116,9 @@ func (c benchCase) key() string {
 	}
 	if c.Scenario != "" {
 		return b + "__scenario-" + strings.TrimSuffix(filepath.Base(c.Scenario), ".yaml")
+	}
+	if c.Rate > 0 {
+		b += "__rate-" + strconv.Itoa(c.Rate)
 	}
 	if c.Overlap {
 		return b + "__overlap-" + strings.Join(c.Nemeses, "+")
@@ -154,7 +168,20 @@ func allCases(nemeses []string) []benchCase {
 	}
 	cases = append(cases, overlapCases...)
 	cases = append(cases, crdtCases...)
-	return append(cases, twopcCases...)
+	cases = append(cases, twopcCases...)
+	return append(cases, etcdCases...)
+}
+
+// etcdCases are etcd (the pinned release, no seeded bugs) under every
+// network and process nemesis this kernel can apply (delay needs netem),
+// in two groups, then etcd's and the bundled Raft's write throughput with
+// no faults at a rate neither reaches: any anomaly is a false alarm (or a
+// bug in etcd).
+var etcdCases = []benchCase{
+	{Target: "etcd", Nemeses: []string{"partition", "partition-leader", "kill", "pause"}},
+	{Target: "etcd", Nemeses: []string{"bandwidth", "duplicate", "loss", "partition-bridge", "partition-one", "partition-oneway", "partition-ring"}},
+	{Target: "etcd", Rate: 5000},
+	{Target: "raft", Rate: 5000},
 }
 
 // twopcCases are the two-phase-commit bank's seeded bugs with what
@@ -209,6 +236,9 @@ type runResult struct {
 	FirstAnomaly float64 // seconds of test time; < 0 when unknown
 	Dir          string
 	Err          string
+	// WritesPerSec is the run's ok writes (write, cas, transfer) per
+	// second of the test, final phase excluded; < 0 when unknown.
+	WritesPerSec float64
 }
 
 func main() {
@@ -375,6 +405,9 @@ func runOne(ctx context.Context, bin, runtime, store string, c benchCase, seed i
 	if c.Bug != "" {
 		args = append(args, "--bug", c.Bug)
 	}
+	if c.Rate > 0 {
+		args = append(args, "--rate", strconv.Itoa(c.Rate))
+	}
 	args = append(args, extra...)
 	logf, err := os.Create(filepath.Join(dir, "faultline.log"))
 	if err != nil {
@@ -403,7 +436,7 @@ func runOne(ctx context.Context, bin, runtime, store string, c benchCase, seed i
 }
 
 func readRun(dir string, code int) runResult {
-	res := runResult{Exit: code, FirstAnomaly: -1, Dir: dir}
+	res := runResult{Exit: code, FirstAnomaly: -1, Dir: dir, WritesPerSec: writesPerSec(filepath.Join(dir, "store", "latest", "history.jsonl"))}
 	rs, err := checker.ReadResults(filepath.Join(dir, "store", "latest", checker.ResultsFile))
 	if err != nil {
 		if code == 0 || code == 1 || code == 2 {
@@ -455,13 +488,13 @@ func render(cases []benchCase, results map[string][]runResult, skipped map[strin
 	var b strings.Builder
 	fmt.Fprintf(&b, "Runtime %s; seeds 1..N (N = runs) of %v each, %d run(s) at a time; 3 nodes (twopc: 4), default rate (200/s), "+
 		"concurrency (10) and nemesis interval (3 s).\n\n", runtime, dur, max(parallel, 1))
-	fmt.Fprintln(&b, "| target / workload | build | nemeses | runs | detected (exit 1) | unknown (exit 2) | errors | median first anomaly | p90 first anomaly |")
-	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(&b, "| target / workload | build | nemeses | runs | detected (exit 1) | unknown (exit 2) | errors | median first anomaly | p90 first anomaly | ok writes/s (median) |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, c := range cases {
 		name := c.name()
 		nem := c.faults()
 		if why, ok := skipped[c.key()]; ok {
-			fmt.Fprintf(&b, "| %s / %s | %s | %s | skipped: %s | | | | | |\n", c.target(), c.workload(), name, nem, why)
+			fmt.Fprintf(&b, "| %s / %s | %s | %s | skipped: %s | | | | | | |\n", c.target(), c.workload(), name, nem, why)
 			continue
 		}
 		rs := results[c.key()]
@@ -469,8 +502,11 @@ func render(cases []benchCase, results map[string][]runResult, skipped map[strin
 			continue
 		}
 		var det, unk, errs int
-		var times []float64
+		var times, wps []float64
 		for _, r := range rs {
+			if r.WritesPerSec >= 0 {
+				wps = append(wps, r.WritesPerSec)
+			}
 			switch r.Exit {
 			case 1:
 				det++
@@ -489,8 +525,41 @@ func render(cases []benchCase, results map[string][]runResult, skipped map[strin
 		if c.Bug == "" {
 			label = fmt.Sprintf("%d false alarms", det)
 		}
-		fmt.Fprintf(&b, "| %s / %s | %s | %s | %d | %s | %d | %d | %s | %s |\n", c.target(), c.workload(), name, nem, len(rs), label, unk, errs,
-			fmtSecs(quantile(times, 0.5)), fmtSecs(quantile(times, 0.9)))
+		sort.Float64s(wps)
+		rate := "-"
+		if m := quantile(wps, 0.5); m >= 0 {
+			rate = fmt.Sprintf("%.0f", m)
+		}
+		fmt.Fprintf(&b, "| %s / %s | %s | %s | %d | %s | %d | %d | %s | %s | %s |\n", c.target(), c.workload(), name, nem, len(rs), label, unk, errs,
+			fmtSecs(quantile(times, 0.5)), fmtSecs(quantile(times, 0.9)), rate)
 	}
 	return b.String()
+}
+
+// writesPerSec reads a run's history and returns its ok writes (write,
+// cas, transfer) per second between the first client op and the last one
+// before the final phase; -1 when the history cannot be read.
+func writesPerSec(path string) float64 {
+	ops, err := history.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	var n int
+	var first, last int64 = -1, -1
+	for _, op := range ops {
+		if op.IsNemesis() || op.Final != "" {
+			continue
+		}
+		if first < 0 {
+			first = op.Time
+		}
+		last = op.Time
+		if op.Type == history.OK && (op.F == "write" || op.F == "cas" || op.F == "transfer") {
+			n++
+		}
+	}
+	if last <= first {
+		return -1
+	}
+	return float64(n) / (float64(last-first) / 1e9)
 }

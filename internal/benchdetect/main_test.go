@@ -23,15 +23,16 @@ func TestRenderRows(t *testing.T) {
 	correct := benchCase{Nemeses: []string{"disk-lose-unsynced"}}
 	part := benchCase{Bug: "stale-read", Nemeses: []string{"partition-leader"}}
 	results := map[string][]runResult{
-		bug.key():     {{Exit: 1, FirstAnomaly: 10}, {Exit: 1, FirstAnomaly: 30}, {Exit: 0, FirstAnomaly: -1}, {Exit: 255, FirstAnomaly: -1}},
-		correct.key(): {{Exit: 0, FirstAnomaly: -1}, {Exit: 2, FirstAnomaly: -1}},
+		bug.key(): {{Exit: 1, FirstAnomaly: 10, WritesPerSec: 100}, {Exit: 1, FirstAnomaly: 30, WritesPerSec: 120},
+			{Exit: 0, FirstAnomaly: -1, WritesPerSec: 90}, {Exit: 255, FirstAnomaly: -1, WritesPerSec: -1}},
+		correct.key(): {{Exit: 0, FirstAnomaly: -1, WritesPerSec: -1}, {Exit: 2, FirstAnomaly: -1, WritesPerSec: -1}},
 	}
 	skipped := map[string]string{part.key(): "needs network namespaces"}
 	out := render([]benchCase{bug, part, correct}, results, skipped, "local", 4, time.Minute, 1)
 	for _, want := range []string{
-		"| no-fsync | disk-lose-unsynced | 4 | 2/4 (50%) | 0 | 1 | 10.0s | 30.0s |",
+		"| no-fsync | disk-lose-unsynced | 4 | 2/4 (50%) | 0 | 1 | 10.0s | 30.0s | 100 |",
 		"| stale-read | partition-leader | skipped: needs network namespaces |",
-		"| correct | disk-lose-unsynced | 2 | 0 false alarms | 1 | 0 | - | - |",
+		"| correct | disk-lose-unsynced | 2 | 0 false alarms | 1 | 0 | - | - | - |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -53,11 +54,12 @@ func TestAllCasesCoverEveryNemesisOnce(t *testing.T) {
 	got := strings.Join(correct, " ")
 	want := "kill partition-leader clock-strobe,partition-leader disk-lose-unsynced partition-leader,kill pause clock-strobe" +
 		" scenario lease-read.yaml scenario no-fsync.yaml clock-strobe,partition-leader (overlapping)" +
-		" kill,pause,partition,clock-strobe,clock-jump,msg-delay,msg-dup,loss (overlapping)"
+		" kill,pause,partition,clock-strobe,clock-jump,msg-delay,msg-dup,loss (overlapping)" +
+		" none (--rate 5000)" // the throughput row beside etcd's
 	if got != want {
 		t.Errorf("correct rows = %q, want %q", got, want)
 	}
-	if want := len(bugCases) + 7 + 2*len(scenarioCases) + len(overlapCases) + len(crdtCases) + len(twopcCases); len(cases) != want {
+	if want := len(bugCases) + 7 + 2*len(scenarioCases) + len(overlapCases) + len(crdtCases) + len(twopcCases) + len(etcdCases); len(cases) != want {
 		t.Errorf("%d rows, want %d", len(cases), want)
 	}
 }

@@ -1,0 +1,1 @@
+../etcdbin/module/go.mod.txt

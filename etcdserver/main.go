@@ -1,0 +1,1 @@
+../etcdbin/module/main.go.txt
