@@ -48,6 +48,13 @@ type LinearizableOptions struct {
 	// and drawn: whole failing keys, smallest first, while they fit, else a
 	// prefix of the smallest failing key. Zero means DefaultMaxVisualizedOps.
 	MaxVisualizedOps int
+	// MemoryBudget bounds, in bytes, the Go heap while the search runs
+	// (memory.go); zero or less means DefaultMemoryBudget(). Once the heap
+	// passes it, every search still running is stopped and the keys not
+	// decided by then are Unknown, with the reason: running out of memory
+	// never yields true or false, and never an out-of-memory kill.
+	// Explaining a failure gets a second budget of the same size.
+	MemoryBudget int64
 }
 
 // LinearizableDetails is Result.Details of CheckLinearizable.
@@ -55,8 +62,16 @@ type LinearizableDetails struct {
 	Keys        []string           `json:"keys"` // every key checked ("" is the single register)
 	Ops         LinearizableCounts `json:"ops"`
 	Failures    []KeyFailure       `json:"failures,omitempty"`
-	UnknownKeys []string           `json:"unknown_keys,omitempty"` // undecided when the timeout expired
+	UnknownKeys []string           `json:"unknown_keys,omitempty"` // undecided when the timeout expired or the memory budget was exceeded
 	Timeout     string             `json:"timeout"`
+	// MemoryBudget is the budget of the search (FormatMemorySize).
+	MemoryBudget string `json:"memory_budget"`
+	// Memory says why the search stopped when the heap passed the budget:
+	// "memory budget 1GB exceeded (heap 1.02GB)". The keys not decided by
+	// then are in UnknownKeys.
+	Memory string `json:"memory,omitempty"`
+	// PeakHeap is the largest heap sampled during the search, in bytes.
+	PeakHeap uint64 `json:"peak_heap"`
 	// Visualization is the file written, or why none was.
 	Visualization string `json:"visualization,omitempty"`
 }
@@ -99,12 +114,13 @@ type StuckOp struct {
 // Nemesis ops are ignored. (Info reads, and info writes and cas whose value
 // nothing can observe, are left out too: they cannot change the verdict.)
 //
-// Each key is decided by Porcupine under one deadline for all keys; keys
-// with info writes or cas are raced against a second, equivalent model that
-// is faster at refuting them (pool.go). The verdict is False if some key is
-// not linearizable; else Unknown if the timeout expired with keys
-// undecided; else True. A history the model cannot interpret (unpaired
-// events, an f other than read, write or cas, non-integer values) is
+// Each key is decided by Porcupine under one deadline and one memory
+// budget (opts.MemoryBudget, memory.go) for all keys; keys with info writes
+// or cas are raced against a second, equivalent model that is faster at
+// refuting them (pool.go). The verdict is False if some key is not
+// linearizable; else Unknown if the timeout expired or the heap passed the
+// memory budget with keys undecided (the summary says which); else True.
+// A history the model cannot interpret (unpaired events, an f other than read, write or cas, non-integer values) is
 // Unknown, with a summary naming the op's index. Details are a
 // LinearizableDetails.
 //
@@ -120,6 +136,10 @@ func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
 		timeout = 0 // expired: undecided keys are Unknown
 	}
 	maxVis := cmp.Or(opts.MaxVisualizedOps, DefaultMaxVisualizedOps)
+	budget := opts.MemoryBudget
+	if budget <= 0 {
+		budget = DefaultMemoryBudget()
+	}
 
 	byKey, counts, err := convertRegister(ops)
 	if err != nil {
@@ -130,9 +150,15 @@ func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
 	for i, k := range keys {
 		parts[i] = byKey[k]
 	}
-	verdicts, modes := checkKeys(parts, timeout)
+	watch := watchMemory(budget)
+	verdicts, modes := checkKeys(parts, timeout, watch)
+	watch.close()
 
-	det := LinearizableDetails{Keys: keys, Ops: counts, Timeout: timeout.String()}
+	det := LinearizableDetails{Keys: keys, Ops: counts, Timeout: timeout.String(),
+		MemoryBudget: FormatMemorySize(budget), PeakHeap: watch.peak.Load()}
+	if watch.exceeded() {
+		det.Memory = watch.reason()
+	}
 	var failing []int
 	for i, v := range verdicts {
 		switch v {
@@ -147,6 +173,10 @@ func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
 	switch {
 	case len(failing) > 0:
 		res.Valid = False
+	case len(det.UnknownKeys) > 0 && det.Memory != "":
+		res.Valid = Unknown
+		res.Summary = fmt.Sprintf("unknown: %s with %d of %d keys undecided and no violation found",
+			det.Memory, len(det.UnknownKeys), len(keys))
 	case len(det.UnknownKeys) > 0:
 		res.Valid = Unknown
 		res.Summary = fmt.Sprintf("unknown: timed out after %s with %d of %d keys undecided and no violation found",
@@ -166,7 +196,7 @@ func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
 				op.mode = modes[i]
 			}
 		}
-		ex := explain(fparts, failures, maxVis, timeout, opts.OutDir)
+		ex := explain(fparts, failures, maxVis, timeout, budget, opts.OutDir)
 		det.Failures = failures
 		det.Visualization = ex.note
 		if ex.file != "" {
@@ -174,15 +204,19 @@ func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
 		}
 		res.FirstAnomalyTime = firstAnomaly(failures, fparts)
 		res.Summary = failureSummary(failures, len(keys), ex.file)
+		if det.Memory != "" && len(det.UnknownKeys) > 0 {
+			res.Summary += fmt.Sprintf("; %d keys undecided: %s", len(det.UnknownKeys), det.Memory)
+		}
 	}
 	res.Details, _ = json.Marshal(det)
 	return res
 }
 
 // checkKeys checks each partition with Porcupine, on GOMAXPROCS workers, all
-// under one deadline, and says which model decided each. A partition not
-// started or not finished by the deadline is Unknown.
-func checkKeys(parts [][]*regOp, timeout time.Duration) ([]porcupine.CheckResult, []regMode) {
+// under one deadline and watch, and says which model decided each. A
+// partition not started or not finished by the deadline, or before the
+// watch's budget was exceeded, is Unknown.
+func checkKeys(parts [][]*regOp, timeout time.Duration, watch *memoryWatch) ([]porcupine.CheckResult, []regMode) {
 	deadline := time.Now().Add(timeout)
 	out := make([]porcupine.CheckResult, len(parts))
 	modes := make([]regMode, len(parts))
@@ -202,7 +236,18 @@ func checkKeys(parts [][]*regOp, timeout time.Duration) ([]porcupine.CheckResult
 					return
 				}
 				k := order[j]
-				out[k], modes[k] = checkKey(parts[k], deadline)
+				if watch.exceeded() {
+					out[k] = porcupine.Unknown
+					continue
+				}
+				out[k], modes[k] = checkKey(parts[k], deadline, watch)
+				// Steps fail once the budget is exceeded, which
+				// Porcupine reads as Illegal: a verdict is trusted
+				// only if the budget held until every search of the
+				// key had returned.
+				if watch.exceeded() {
+					out[k] = porcupine.Unknown
+				}
 			}
 		})
 	}
@@ -223,14 +268,17 @@ const relaxedBudget = 2 * time.Second
 // faster at proving a history invalid, preceded by its relaxed variant,
 // which refutes some invalid histories at once. The plain and pool models
 // are exact, and the relaxed one is trusted only when it refutes, so the
-// first decision is the answer and the other search is stopped.
-func checkKey(part []*regOp, deadline time.Time) (porcupine.CheckResult, regMode) {
+// first decision is the answer and the other search is stopped. Every
+// search also stops when watch's budget is exceeded; the caller must then
+// discard the verdict. checkKey returns only once all its searches have.
+func checkKey(part []*regOp, deadline time.Time, watch *memoryWatch) (porcupine.CheckResult, regMode) {
 	rem := time.Until(deadline)
 	if rem <= 0 {
 		return porcupine.Unknown, modePlain
 	}
 	if !needsPool(part) {
-		return porcupine.CheckOperationsTimeout(registerModel(false), porcupineOps(part, false, nil), rem), modePlain
+		var never atomic.Bool
+		return porcupine.CheckOperationsTimeout(stoppable(registerModel(false), &never, watch), porcupineOps(part, false, nil), rem), modePlain
 	}
 	type verdict struct {
 		r    porcupine.CheckResult
@@ -239,7 +287,7 @@ func checkKey(part []*regOp, deadline time.Time) (porcupine.CheckResult, regMode
 	var stop atomic.Bool
 	results := make(chan verdict, 2)
 	go func() {
-		r := porcupine.CheckOperationsTimeout(stoppable(registerModel(false), &stop), porcupineOps(part, false, nil), rem)
+		r := porcupine.CheckOperationsTimeout(stoppable(registerModel(false), &stop, watch), porcupineOps(part, false, nil), rem)
 		results <- verdict{r, modePlain}
 	}()
 	head := time.NewTimer(min(rem/4, poolHeadStart))
@@ -253,7 +301,7 @@ func checkKey(part []*regOp, deadline time.Time) (porcupine.CheckResult, regMode
 		pops := porcupineOps(part, true, nil)
 		rem := time.Until(deadline)
 		if rem > 0 {
-			relaxed := porcupine.CheckOperationsTimeout(stoppable(poolModel(false, true), &stop), pops, min(rem, relaxedBudget))
+			relaxed := porcupine.CheckOperationsTimeout(stoppable(poolModel(false, true), &stop, watch), pops, min(rem, relaxedBudget))
 			if relaxed == porcupine.Illegal && !stop.Load() {
 				results <- verdict{porcupine.Illegal, modeRelaxed}
 				return
@@ -264,7 +312,7 @@ func checkKey(part []*regOp, deadline time.Time) (porcupine.CheckResult, regMode
 			results <- verdict{porcupine.Unknown, modePool}
 			return
 		}
-		r := porcupine.CheckOperationsTimeout(stoppable(poolModel(false, false), &stop), pops, rem)
+		r := porcupine.CheckOperationsTimeout(stoppable(poolModel(false, false), &stop, watch), pops, rem)
 		results <- verdict{r, modePool}
 	}()
 	v := <-results
@@ -279,12 +327,20 @@ func checkKey(part []*regOp, deadline time.Time) (porcupine.CheckResult, regMode
 	return v.r, v.mode
 }
 
-// stoppable makes every step of m fail once stop is set.
-func stoppable(m porcupine.Model, stop *atomic.Bool) porcupine.Model {
+// stoppable makes every step of m fail once stop is set or watch's budget
+// is exceeded (watch may be nil). A search whose steps fail backtracks to
+// the start, allocating nothing, and ends Illegal: its verdict is void.
+func stoppable(m porcupine.Model, stop *atomic.Bool, watch *memoryWatch) porcupine.Model {
 	step, stepCtx := m.Step, m.StepContext
+	var over *atomic.Bool
+	if watch != nil {
+		over = &watch.over
+	} else {
+		over = new(atomic.Bool)
+	}
 	m.Step = nil
 	m.StepContext = func(ctx context.Context, state, input, output any) (bool, any) {
-		if stop.Load() {
+		if stop.Load() || over.Load() {
 			return false, state
 		}
 		if stepCtx != nil {
@@ -327,8 +383,9 @@ type explanation struct {
 
 // explain re-checks failing partitions with Porcupine's Verbose variant to
 // find, per key, the operation that cannot be linearized, and draws them.
-// It fills failures[i].Stuck and .Visualized.
-func explain(parts [][]*regOp, failures []KeyFailure, maxVis int, timeout time.Duration, outDir string) explanation {
+// It fills failures[i].Stuck and .Visualized. It runs under its own memory
+// watch of budget bytes; past it, nothing is explained or drawn.
+func explain(parts [][]*regOp, failures []KeyFailure, maxVis int, timeout time.Duration, budget int64, outDir string) explanation {
 	// Whole failing keys, smallest first, while they fit under the cap.
 	order := make([]int, len(parts))
 	for i := range order {
@@ -383,7 +440,15 @@ func explain(parts [][]*regOp, failures []KeyFailure, maxVis int, timeout time.D
 		pops = append(pops, porcupineOps(p, p[0].mode != modePlain, clients)...)
 	}
 	model := explainModel()
-	result, info := porcupine.CheckOperationsVerbose(model, pops, timeout)
+	watch := watchMemory(budget)
+	var never atomic.Bool
+	result, info := porcupine.CheckOperationsVerbose(stoppable(model, &never, watch), pops, timeout)
+	watch.close()
+	if watch.exceeded() {
+		// The partial linearizations are cut short by failing steps:
+		// they name no stuck operation.
+		return explanation{note: "not written: re-checking the failing keys for the drawing stopped: " + watch.reason()}
+	}
 
 	// Porcupine numbers a partition's operations in the order the
 	// partition function returns them; partitionByKey is deterministic.

@@ -161,7 +161,7 @@ func TestExplainWithEachModel(t *testing.T) {
 		}
 		failures := []KeyFailure{{Key: "", Valid: False, Ops: len(part)}}
 		dir := t.TempDir()
-		ex := explain([][]*regOp{part}, failures, 100, time.Minute, dir)
+		ex := explain([][]*regOp{part}, failures, 100, time.Minute, DefaultMemoryBudget(), dir)
 		if ex.file != VisualizationFile || !failures[0].Visualized {
 			t.Errorf("%v: nothing drawn: %+v", mode, ex)
 		}

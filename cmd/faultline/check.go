@@ -22,6 +22,7 @@ func newCheckCommand(g *globals) *cobra.Command {
 		checkers []string
 		format   string
 		timeout  time.Duration
+		memory   int64
 		outDir   string
 		workload string
 	)
@@ -90,6 +91,9 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 			}
 			opts := store.CheckerOptions(cfg, dir, harness.AnsweredErrors(cfg))
 			opts.Linearizable.Timeout = timeout
+			if memory != 0 { // else the test's, or the default
+				opts.Linearizable.MemoryBudget = memory
+			}
 			res, err := checker.Run(names, ops, opts)
 			if err != nil {
 				return badInput(err)
@@ -122,6 +126,7 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 	f.StringSliceVar(&checkers, "checker", nil, "checkers to run (default: the test's, or linearizable,stats)")
 	f.StringVar(&format, "format", "jsonl", "history format: jsonl or jepsen")
 	f.DurationVar(&timeout, "checker-timeout", 60*time.Second, "linearizability search limit; past it the verdict is unknown")
+	f.Var((*memorySize)(&memory), "checker-memory", memoryFlagUsage)
 	f.StringVar(&workload, "workload", "register", "the workload a history file records, for the convergence checker (a run directory's test says)")
 	f.StringVar(&outDir, "out", "", "directory for files checkers write (default: the run directory; none for a file)")
 	return cmd

@@ -69,6 +69,9 @@ func TestBadArgumentsExit254(t *testing.T) {
 		{"run", "--no-such-flag"},
 		{"check", "does-not-exist.jsonl"},
 		{"check", "--format", "xml", "x"},
+		{"check", "--checker-memory", "1XB", "x"},
+		{"run", "--checker-memory", "-1GB"},
+		{"run", "--target-opt", "noequals"},
 		{"report", "does-not-exist"},
 		{"report", "."}, // a directory without a history
 		{"replay", "."}, // a directory without test.json

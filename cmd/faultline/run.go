@@ -91,6 +91,7 @@ func bindRunFlags(f *pflag.FlagSet, cfg *store.Config, nemeses, bugs *[]string) 
 	f.BoolVar(&cfg.NemesisOverlap, "nemesis-overlap", false, "give each nemesis its own schedule, all at once, so faults of different nemeses overlap (default: one fault at a time)")
 	f.DurationVar(&cfg.OpTimeout, "op-timeout", cfg.OpTimeout, "client operation timeout (a timed-out write is recorded as info)")
 	f.DurationVar(&cfg.CheckerTimeout, "checker-timeout", cfg.CheckerTimeout, "linearizability search limit; past it the verdict is unknown")
+	f.Var((*memorySize)(&cfg.CheckerMemory), "checker-memory", memoryFlagUsage)
 	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long to wait for a healthy cluster")
 	f.DurationVar(&cfg.QuietPeriod, "quiet-period", cfg.QuietPeriod, "after the final heal, how long rounds of reads on every node wait for the nodes to agree")
 	f.StringVar(&cfg.Binary, "node-binary", "", "faultline binary used for nodes (default: this executable)")
@@ -100,6 +101,31 @@ func bindRunFlags(f *pflag.FlagSet, cfg *store.Config, nemeses, bugs *[]string) 
 	f.StringArrayVar(&cfg.TargetOpts, "target-opt", nil, "target option KEY=VALUE (repeatable; `faultline targets` lists each target's keys)")
 	f.StringVar(&cfg.Scenario, "scenario", "", "scenario file (YAML) of faults at given test times, used instead of a generated schedule, e.g. faults: [{at: 5s, nemesis: kill, select: leader, hold: 3s}]")
 }
+
+// memoryFlagUsage is --checker-memory's help.
+const memoryFlagUsage = "linearizability search memory budget, e.g. 512MB, 1GB or 1GiB (default a quarter of the machine's memory); past it the undecided keys are unknown"
+
+// memorySize is a flag holding a size in bytes (checker.ParseMemorySize);
+// 0 means the default budget.
+type memorySize int64
+
+func (m *memorySize) Set(s string) error {
+	n, err := checker.ParseMemorySize(s)
+	if err != nil {
+		return err
+	}
+	*m = memorySize(n)
+	return nil
+}
+
+func (m *memorySize) String() string {
+	if *m == 0 {
+		return ""
+	}
+	return checker.FormatMemorySize(int64(*m))
+}
+
+func (m *memorySize) Type() string { return "size" }
 
 // splitList splits comma lists inside repeated flags and drops empties.
 func splitList(xs []string) []string {

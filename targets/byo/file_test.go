@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,7 +91,7 @@ func TestParseErrorsNameFieldAndLine(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "data.txt"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	targets.Register(bundledStandIn{})
+	registerStandIn.Do(func() { targets.Register(bundledStandIn{}) }) // once, whatever -count
 	const ok = "client: http-register\n"
 	cases := []struct {
 		name, file, field string
@@ -169,5 +170,7 @@ func TestRefusesSeamNemeses(t *testing.T) {
 // bundledStandIn is a registered target whose name a target file may not
 // take.
 type bundledStandIn struct{ targets.Target }
+
+var registerStandIn sync.Once
 
 func (bundledStandIn) Name() string { return "standin-bundled" }
