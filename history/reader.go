@@ -1,15 +1,13 @@
 package history
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"strconv"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // ParseError reports a line of a history that cannot be read. Line is
@@ -52,55 +50,216 @@ func ReadFile(path string) ([]Op, error) {
 // negative time, or a process that is neither a non-negative integer nor
 // "nemesis".
 //
-// Read does not check how ops pair up; see Validate.
+// Read does not check how ops pair up; see Validate. It holds the whole
+// input in memory while it decodes it, a large input in chunks decoded in
+// parallel (GOMAXPROCS goroutines); the result, errors included, is that of
+// decoding the lines in order.
 func Read(r io.Reader) ([]Op, error) { return read(r, "") }
 
 func read(r io.Reader, name string) ([]Op, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var (
-		ops     []Op
-		long    []byte // accumulates lines longer than br's buffer
-		lineNo  int
-		lastErr error
-		dec     = lineDecoder{strs: make(map[string]string)}
-	)
-	for lastErr == nil {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long[:0], line...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
+	data, rerr := readAll(r)
+	if rerr != nil {
+		// Read the complete lines that came before the failure, then
+		// report it.
+		data = data[:bytes.LastIndexByte(data, '\n')+1]
+		ops, err := parse(data, name)
+		if err != nil {
+			return ops, err
+		}
+		return ops, fmt.Errorf("history: read %s: %w", displayName(name), rerr)
+	}
+	return parse(data, name)
+}
+
+// readAll reads r to the end into one buffer, sized up front when r tells
+// its size (a file, a bytes.Reader).
+func readAll(r io.Reader) ([]byte, error) {
+	size := 0
+	switch r := r.(type) {
+	case *os.File:
+		if fi, err := r.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = int(fi.Size())
+		}
+	case interface{ Len() int }:
+		size = r.Len()
+	}
+	buf := make([]byte, 0, size+1) // +1: see the end without growing
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// chunkSize is the amount of a history that one goroutine decodes at a
+// time; a smaller history is decoded by the caller alone.
+const chunkSize = 1 << 20
+
+// chunk is a run of whole lines of a history, decoded by one goroutine into
+// ops[first:first+lines].
+type chunk struct {
+	data  []byte
+	line  int // 1-based number of its first line
+	first int // index in ops of its first line
+	lines int
+
+	n     int         // ops decoded, from ops[first]
+	err   *ParseError // the first bad line, if any
+	torn  bool        // err is about a last line that is not JSON and lacks its newline
+	start bool        // that line starts like a record
+}
+
+// parse decodes the lines of data. It splits data into chunks of whole
+// lines, decoded in parallel (up to GOMAXPROCS goroutines) each into its
+// own part of one slice with a place for every line; the parts are then
+// closed up over the blank lines. The result, errors included, is that of
+// decoding the lines one after the other.
+func parse(data []byte, name string) ([]Op, error) {
+	var chunks []chunk
+	ops := 0
+	for line, rest := 1, data; len(rest) > 0; {
+		end := len(rest)
+		if end > chunkSize {
+			if i := bytes.IndexByte(rest[chunkSize:], '\n'); i >= 0 {
+				end = chunkSize + i + 1
 			}
-			line = long
 		}
-		if err != nil && err != io.EOF {
-			return ops, fmt.Errorf("history: read %s: %w", displayName(name), err)
+		c := chunk{data: rest[:end], line: line, first: ops}
+		c.lines = bytes.Count(c.data, []byte{'\n'})
+		if c.data[len(c.data)-1] != '\n' {
+			c.lines++ // the last line, without its newline
 		}
-		lastErr = err
-		if len(line) == 0 {
-			break
+		chunks = append(chunks, c)
+		line += c.lines
+		ops += c.lines
+		rest = rest[end:]
+	}
+	out := make([]Op, ops)
+	decodeChunks(chunks, out, name)
+
+	n := 0
+	for i := range chunks {
+		c := &chunks[i]
+		if c.first != n {
+			copy(out[n:], out[c.first:c.first+c.n])
 		}
-		lineNo++
-		complete := line[len(line)-1] == '\n'
+		n += c.n
+		if c.err == nil {
+			continue
+		}
+		clear(out[n:])
+		if c.torn && (n > 0 || c.start) {
+			break // torn last line
+		}
+		if c.torn {
+			c.err.Msg += "; not a torn last line: no op before it and it does not start like one"
+		}
+		return firstOps(out, n), c.err
+	}
+	clear(out[n:])
+	return firstOps(out, n), nil
+}
+
+// firstOps returns out[:n], or nil when n is 0, as a history with no op
+// has always been.
+func firstOps(out []Op, n int) []Op {
+	if n == 0 {
+		return nil
+	}
+	return out[:n]
+}
+
+// decodeChunks decodes every chunk into out, in parallel when there are
+// several. Chunks after one with a bad line may be left undecoded.
+func decodeChunks(chunks []chunk, out []Op, name string) {
+	workers := min(runtime.GOMAXPROCS(0), len(chunks))
+	if workers <= 1 {
+		dec := newLineDecoder()
+		for i := range chunks {
+			if decodeChunk(&chunks[i], out, name, dec); chunks[i].err != nil {
+				return
+			}
+		}
+		return
+	}
+	var (
+		next   atomic.Int64
+		failed atomic.Int64 // lowest chunk with a bad line, or len(chunks)
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		panicV any // a worker's panic, raised again in the caller
+	)
+	failed.Store(int64(len(chunks)))
+	for range workers {
+		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					mu.Lock()
+					panicV = v
+					mu.Unlock()
+					failed.Store(-1)
+				}
+			}()
+			dec := newLineDecoder()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(chunks)) || i > failed.Load() {
+					return
+				}
+				if decodeChunk(&chunks[i], out, name, dec); chunks[i].err == nil {
+					continue
+				}
+				for {
+					f := failed.Load()
+					if i >= f || failed.CompareAndSwap(f, i) {
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if panicV != nil {
+		panic(panicV)
+	}
+}
+
+// decodeChunk decodes the lines of c into out[c.first:], stopping at the
+// first bad one.
+func decodeChunk(c *chunk, out []Op, name string, dec *lineDecoder) {
+	dst := out[c.first : c.first+c.lines]
+	rest := c.data
+	for lineNo := c.line; len(rest) > 0; lineNo++ {
+		line := rest
+		complete := false
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest, complete = rest[:i], rest[i+1:], true
+		} else {
+			rest = nil
+		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
-		var op Op
-		syntax, msg := dec.parse(line, &op)
+		op := &dst[c.n]
+		syntax, msg := dec.decode(line, op)
 		if msg != "" {
-			if syntax && !complete && (len(ops) > 0 || startsLikeRecord(line)) {
-				break // torn last line
-			}
-			if syntax && !complete {
-				msg += "; not a torn last line: no op before it and it does not start like one"
-			}
-			return ops, &ParseError{File: name, Line: lineNo, Msg: msg}
+			*op = Op{}
+			c.err = &ParseError{File: name, Line: lineNo, Msg: msg}
+			c.torn = syntax && !complete
+			c.start = startsLikeRecord(line)
+			return
 		}
-		ops = append(ops, op)
+		c.n++
 	}
-	return ops, nil
 }
 
 // startsLikeRecord reports whether a line (trimmed) begins as the Recorder
@@ -119,351 +278,4 @@ func displayName(name string) string {
 		return "history"
 	}
 	return name
-}
-
-// lineDecoder decodes lines of one history. It interns the strings that
-// repeat from line to line (f, key, node, ...) and carves values out of
-// shared blocks, so that a line costs few allocations.
-type lineDecoder struct {
-	strs map[string]string
-	slab []byte
-}
-
-const (
-	maxInterned = 1 << 16
-	slabSize    = 64 << 10
-)
-
-func (d *lineDecoder) intern(b []byte) string {
-	if s, ok := d.strs[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if len(d.strs) < maxInterned {
-		d.strs[s] = s
-	}
-	return s
-}
-
-// copyValue returns a copy of v that does not alias the input.
-func (d *lineDecoder) copyValue(v []byte) json.RawMessage {
-	if len(v) > slabSize/8 {
-		return append(json.RawMessage(nil), v...)
-	}
-	if len(d.slab) < len(v) {
-		d.slab = make([]byte, slabSize)
-	}
-	out := d.slab[:len(v):len(v)]
-	copy(out, v)
-	d.slab = d.slab[len(v):]
-	return out
-}
-
-// str decodes a JSON string value, interning it.
-func (d *lineDecoder) str(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return "", false
-	}
-	inner := raw[1 : len(raw)-1]
-	if plainString(inner) {
-		return d.intern(inner), true
-	}
-	return decodeString(raw)
-}
-
-// plainString reports whether b needs no unescaping.
-func plainString(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c == '\\' || c == '"' {
-			return false
-		}
-	}
-	return true
-}
-
-// parseInt parses a JSON integer without allocating.
-func parseInt(b []byte) (int64, bool) {
-	neg := false
-	if len(b) > 0 && b[0] == '-' {
-		neg, b = true, b[1:]
-	}
-	if len(b) == 0 || len(b) > 18 || (b[0] == '0' && len(b) > 1) {
-		// Empty, leading zero, or possibly beyond int64: the slow path
-		// rejects or handles it exactly.
-		if len(b) > 18 && isDigits(string(b)) {
-			n, err := strconv.ParseInt(string(b), 10, 64)
-			if neg {
-				n = -n
-			}
-			return n, err == nil
-		}
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
-}
-
-// parse decodes one JSON object into op. On failure msg says why and syntax
-// tells whether the line is not JSON at all (as opposed to JSON that is not
-// a well-formed op).
-//
-// It is a hand-written decoder for the flat shape of an op, several times
-// faster than encoding/json; string escapes, values and unknown fields are
-// checked with encoding/json.
-func (d *lineDecoder) parse(line []byte, op *Op) (syntax bool, msg string) {
-	p := jsonLine{b: line}
-	const (
-		hasProcess = 1 << iota
-		hasType
-		hasF
-		hasTime
-	)
-	seen := 0
-	p.space()
-	if !p.eat('{') {
-		return true, "not a JSON object"
-	}
-	p.space()
-	if p.eat('}') {
-		return false, "empty object; an op needs process, type, f and time"
-	}
-	for {
-		p.space()
-		keyStart := p.i
-		if !p.skipString() {
-			return true, p.syntaxMsg("a field name")
-		}
-		key := p.b[keyStart+1 : p.i-1]
-		if !plainString(key) {
-			k, ok := decodeString(p.b[keyStart:p.i])
-			if !ok {
-				return true, p.syntaxMsg("a field name")
-			}
-			key = []byte(k)
-		}
-		p.space()
-		if !p.eat(':') {
-			return true, p.syntaxMsg("':'")
-		}
-		p.space()
-		start := p.i
-		if !p.skipValue() {
-			return true, p.syntaxMsg("a value")
-		}
-		raw := line[start:p.i]
-		switch string(key) {
-		case "index":
-			n, ok := parseInt(raw)
-			if !ok {
-				return !json.Valid(raw), fmt.Sprintf("index %s is not an integer", raw)
-			}
-			op.Index = n
-		case "process":
-			if n, ok := parseInt(raw); ok && n >= 0 && n <= math.MaxInt32 {
-				op.Process = Process(n)
-			} else if err := op.Process.UnmarshalJSON(raw); err != nil {
-				return !json.Valid(raw), err.Error()
-			}
-			seen |= hasProcess
-		case "type":
-			switch string(raw) {
-			case `"invoke"`:
-				op.Type = Invoke
-			case `"ok"`:
-				op.Type = OK
-			case `"fail"`:
-				op.Type = Fail
-			case `"info"`:
-				op.Type = Info
-			default:
-				s, ok := decodeString(raw)
-				if !ok {
-					return !json.Valid(raw), fmt.Sprintf("type %s is not a string", raw)
-				}
-				op.Type = Type(s)
-			}
-			seen |= hasType
-		case "f", "key", "node", "error", "final":
-			s, ok := d.str(raw)
-			if !ok {
-				return !json.Valid(raw), fmt.Sprintf("%s %s is not a string", key, raw)
-			}
-			switch string(key) {
-			case "f":
-				op.F = s
-				seen |= hasF
-			case "key":
-				op.Key = s
-			case "node":
-				op.Node = s
-			case "error":
-				op.Error = s
-			case "final":
-				op.Final = s
-			}
-		case "value":
-			if !json.Valid(raw) {
-				return true, fmt.Sprintf("value %.40q is not valid JSON", raw)
-			}
-			op.Value = d.copyValue(raw)
-		case "time":
-			n, ok := parseInt(raw)
-			if !ok {
-				return !json.Valid(raw), fmt.Sprintf("time %s is not an integer", raw)
-			}
-			op.Time = n
-			seen |= hasTime
-		default:
-			// Unknown fields are allowed for forward compatibility, but
-			// must still be JSON.
-			if !json.Valid(raw) {
-				return true, fmt.Sprintf("field %q: %.40q is not valid JSON", key, raw)
-			}
-		}
-		p.space()
-		if p.eat('}') {
-			break
-		}
-		if !p.eat(',') {
-			return true, p.syntaxMsg("',' or '}'")
-		}
-	}
-	p.space()
-	if p.i != len(line) {
-		return true, fmt.Sprintf("unexpected %.20q after the object", line[p.i:])
-	}
-	if seen != hasProcess|hasType|hasF|hasTime {
-		for bit, name := range [...]string{"process", "type", "f", "time"} {
-			if seen&(1<<bit) == 0 {
-				return false, fmt.Sprintf("missing field %q", name)
-			}
-		}
-	}
-	if m := op.check(); m != "" {
-		return false, m
-	}
-	return false, ""
-}
-
-// jsonLine is a cursor over one line of JSON.
-type jsonLine struct {
-	b []byte
-	i int
-}
-
-func (p *jsonLine) space() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\r', '\n':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
-func (p *jsonLine) eat(c byte) bool {
-	if p.i < len(p.b) && p.b[p.i] == c {
-		p.i++
-		return true
-	}
-	return false
-}
-
-func (p *jsonLine) syntaxMsg(want string) string {
-	if p.i >= len(p.b) {
-		return "invalid JSON: line ends where " + want + " was expected"
-	}
-	return fmt.Sprintf("invalid JSON at column %d: want %s, got %.20q", p.i+1, want, p.b[p.i:])
-}
-
-// skipString moves past a JSON string starting at the cursor.
-func (p *jsonLine) skipString() bool {
-	if !p.eat('"') {
-		return false
-	}
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case '"':
-			p.i++
-			return true
-		case '\\':
-			p.i += 2
-		default:
-			p.i++
-		}
-	}
-	return false
-}
-
-// skipValue moves past one JSON value. It checks only the structure needed
-// to find the value's end; callers validate what they keep.
-func (p *jsonLine) skipValue() bool {
-	if p.i >= len(p.b) {
-		return false
-	}
-	switch p.b[p.i] {
-	case '"':
-		return p.skipString()
-	case '{', '[':
-		depth := 0
-		for p.i < len(p.b) {
-			switch p.b[p.i] {
-			case '"':
-				if !p.skipString() {
-					return false
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					p.i++
-					return true
-				}
-			}
-			p.i++
-		}
-		return false
-	}
-	start := p.i
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ',', '}', ']', ' ', '\t', '\r', '\n':
-			return p.i > start
-		}
-		p.i++
-	}
-	return false // a scalar that runs to the end of the line is unterminated
-}
-
-// decodeString decodes a quoted JSON string.
-func decodeString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return "", false
-	}
-	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		for _, c := range inner {
-			if c < 0x20 {
-				return "", false
-			}
-		}
-		return string(inner), true
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false
-	}
-	return s, true
 }
