@@ -17,6 +17,7 @@ import (
 	"github.com/faultline-io/faultline/harness"
 	"github.com/faultline-io/faultline/nemesis"
 	"github.com/faultline-io/faultline/nemesis/netfault"
+	"github.com/faultline-io/faultline/targets"
 )
 
 func newDoctorCommand(g *globals) *cobra.Command {
@@ -87,6 +88,12 @@ func runDoctor(ctx context.Context, w io.Writer) error {
 			}
 			fmt.Fprintf(w, "    yes  %s\n", name)
 		}
+	}
+
+	// What each target takes, whatever the runtime (see 'faultline targets').
+	fmt.Fprintln(w, "\ntargets (nemeses each takes; the runtime must offer them too)")
+	for _, t := range targets.All() {
+		fmt.Fprintf(w, "  %-6s %s\n", t.Name(), supportedNemeses(t))
 	}
 	return nil
 }

@@ -87,3 +87,25 @@ func TestRunEtcdLocal(t *testing.T) {
 		t.Errorf("n1's log does not show the etcd exec:\n%.2000s", log)
 	}
 }
+
+// TestTargetsListNemesesAndOptions: `faultline targets` and `doctor` say
+// which nemeses each target takes, and the options a target accepts.
+func TestTargetsListNemesesAndOptions(t *testing.T) {
+	code, out := faultline(t, t.TempDir(), "targets")
+	if code != 0 {
+		t.Fatalf("targets: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{
+		"nemeses: all but clock-drift, clock-jump", // etcd: the seam nemeses
+		"admin endpoint",
+		"read-consistency     linearizable (default) or serializable",
+		"nemeses: all but partition-leader (aimed at a role it does not have)", // twopc
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("targets output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, out := faultline(t, t.TempDir(), "doctor"); !strings.Contains(out, "etcd   all but clock-drift") {
+		t.Errorf("doctor (exit %d) does not list etcd's nemeses:\n%s", code, out)
+	}
+}

@@ -55,29 +55,36 @@ func newTargetsCommand(g *globals) *cobra.Command {
 }
 
 // supportedNemeses says which nemeses t takes: all, or all but those it
-// refuses (targets.NemesisRefuser), with the first refusal's reason.
+// refuses (targets.NemesisRefuser, with the first refusal's reason) and
+// those aimed at a role it does not have.
 func supportedNemeses(t targets.Target) string {
-	r, ok := t.(targets.NemesisRefuser)
-	if !ok {
-		return "all"
-	}
-	var refused []string
+	var refused, roleless []string
 	var why error
+	r, _ := t.(targets.NemesisRefuser)
 	for _, n := range nemesis.Names() {
+		if role := nemesis.RoleNeeded(n, ""); role != "" && !targets.HasRole(t, role) {
+			roleless = append(roleless, n)
+			continue
+		}
+		if r == nil {
+			continue
+		}
 		if err := r.RefuseNemesis(n); err != nil {
 			refused = append(refused, n)
-			why = cmpOrErr(why, err)
+			if why == nil {
+				why = err
+			}
 		}
 	}
-	if len(refused) == 0 {
+	if len(refused)+len(roleless) == 0 {
 		return "all"
 	}
-	return fmt.Sprintf("all but %s (%v)", strings.Join(refused, ", "), why)
-}
-
-func cmpOrErr(a, b error) error {
-	if a != nil {
-		return a
+	var parts []string
+	if len(refused) > 0 {
+		parts = append(parts, fmt.Sprintf("%s (%v)", strings.Join(refused, ", "), why))
 	}
-	return b
+	if len(roleless) > 0 {
+		parts = append(parts, fmt.Sprintf("%s (aimed at a role it does not have)", strings.Join(roleless, ", ")))
+	}
+	return "all but " + strings.Join(parts, "; ")
 }
