@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -46,6 +47,15 @@ type BankOptions struct {
 	// operation that cannot be linearized, on failure, gets a second
 	// budget of the same size.
 	Timeout time.Duration
+	// MemoryBudget bounds, in bytes, the Go heap while the final state is
+	// checked and the linearizability search runs (memory.go); zero or
+	// less means DefaultMemoryBudget(). Once the heap passes it the search
+	// stops and its verdict is Unknown, with the reason: running out of
+	// memory never yields true or false, and never an out-of-memory kill.
+	// The checks that do not search keep their verdicts. Finding the
+	// operation that cannot be linearized, on failure, gets a second
+	// budget of the same size.
+	MemoryBudget int64
 }
 
 // BankDetails is Result.Details of CheckBank.
@@ -153,6 +163,14 @@ type BankLinear struct {
 	// observe them.
 	Dropped int    `json:"dropped"`
 	Timeout string `json:"timeout"`
+	// MemoryBudget is the budget of the search (FormatMemorySize).
+	MemoryBudget string `json:"memory_budget"`
+	// Memory says why the search stopped when the heap passed the budget:
+	// "memory budget 1GB exceeded (heap 1.02GB)"; Valid is then Unknown.
+	Memory string `json:"memory,omitempty"`
+	// PeakHeap is the largest heap sampled while the final state was
+	// checked and the search ran, in bytes.
+	PeakHeap uint64 `json:"peak_heap"`
 	// Stuck is the first operation no linearization can include, when the
 	// explaining pass found it.
 	Stuck *StuckOp `json:"stuck,omitempty"`
@@ -214,7 +232,8 @@ type BankTargetStats struct {
 // the verdict.
 //
 // The verdict is False if a check fails; else Unknown if the
-// linearizability search timed out, or if the history cannot be read
+// linearizability search timed out or the heap passed o.MemoryBudget
+// (the summary says which), or if the history cannot be read
 // (unpaired events, an f other than read and transfer, a transfer value of
 // the wrong shape; the summary names the op's index); else True.
 // Result.FirstAnomalyTime is the earliest invoke time among the bad reads,
@@ -227,6 +246,10 @@ func CheckBank(ops []history.Op, o BankOptions) Result {
 	timeout := cmp.Or(o.Timeout, DefaultLinearizableTimeout)
 	if timeout < 0 {
 		timeout = 0
+	}
+	budget := o.MemoryBudget
+	if budget <= 0 {
+		budget = DefaultMemoryBudget()
 	}
 	res := Result{Checker: name, Valid: Unknown}
 	if o.Accounts < 0 || o.InitialBalance < 0 {
@@ -294,6 +317,11 @@ func CheckBank(ops []history.Op, o BankOptions) Result {
 		}
 	}
 
+	// 3 and 4 under one memory watch. The final state's enumeration is
+	// bounded (maxSettle) and exact, so it is not stopped and its verdict
+	// stands; the heap it holds counts against the search's budget.
+	watch := watchMemory(budget)
+
 	// 3. The final state is what the acknowledged transfers make.
 	det.FinalState = checkBankFinalState(h, o)
 	if fs := det.FinalState; fs.Checked && !fs.Explained {
@@ -301,11 +329,19 @@ func CheckBank(ops []history.Op, o BankOptions) Result {
 	}
 
 	// 4. Linearizability.
-	lin, stuck := checkBankLinear(h, o, timeout)
-	det.Linearizable = lin
-	if stuck != nil {
-		anomalies = append(anomalies, stuck.Time)
+	lin, refuted := checkBankLinear(h, o, timeout, watch)
+	watch.close()
+	lin.MemoryBudget, lin.PeakHeap = FormatMemorySize(budget), watch.peak.Load()
+	if lin.Valid == Unknown && watch.exceeded() {
+		lin.Memory = watch.reason()
 	}
+	if refuted != nil {
+		lin.Stuck = refuted.explain(budget)
+		if lin.Stuck != nil {
+			anomalies = append(anomalies, lin.Stuck.Time)
+		}
+	}
+	det.Linearizable = lin
 
 	res.Valid = True
 	switch {
@@ -367,7 +403,11 @@ func bankSummary(det *BankDetails) string {
 		}
 		parts = append(parts, s)
 	case Unknown:
-		parts = append(parts, fmt.Sprintf("linearizability unknown: timed out after %s", l.Timeout))
+		if l.Memory != "" {
+			parts = append(parts, "linearizability unknown: "+l.Memory)
+		} else {
+			parts = append(parts, fmt.Sprintf("linearizability unknown: timed out after %s", l.Timeout))
+		}
 	default:
 		parts = append(parts, fmt.Sprintf("linearizable (%d operations)", l.Ops))
 	}
@@ -787,7 +827,9 @@ func bankModel(accounts int, initial int64) porcupine.Model {
 
 // checkBankLinear checks with Porcupine the ok reads of the right length,
 // the ok transfers, and the unknown transfers that some ok operation may
-// follow; on failure it finds the operation that cannot be linearized.
+// follow, every search stopped once watch's budget is exceeded (Valid is
+// then Unknown: the caller says why). On False it also returns what
+// explaining the failure needs.
 //
 // An unknown transfer invoked after every ok operation completed is left
 // out, exactly: it can be linearized after all of them, where it is
@@ -800,8 +842,9 @@ func bankModel(accounts int, initial int64) porcupine.Model {
 // operations of 10 clients over 8 accounts: about a second), but in that
 // simulated history about 20 info transfers that did not happen out of 6,000
 // operations already kept the search from finishing in 10 seconds: the
-// verdict is then Unknown, never true.
-func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration) (BankLinear, *StuckOp) {
+// verdict is then Unknown, never true. Its cache of states grows as fast,
+// which is what the memory budget bounds.
+func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration, watch *memoryWatch) (BankLinear, *bankRefutation) {
 	lin := BankLinear{Valid: Unknown, Timeout: timeout.String()}
 	var all []*bankOp
 	latest := int64(-1) << 62
@@ -846,7 +889,7 @@ func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration) (Bank
 	// search, where each unknown transfer stays open to the end.
 	if len(kept) > 0 {
 		start := time.Now()
-		if porcupine.CheckOperationsTimeout(model, bankOperations(all), timeout/4) == porcupine.Ok {
+		if checkWithin(model, bankOperations(all), timeout/4, watch) == porcupine.Ok {
 			lin.Valid, lin.Ops = True, len(all)
 			lin.Dropped += len(kept)
 			lin.Settled += len(kept)
@@ -857,11 +900,11 @@ func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration) (Bank
 	all = append(all, kept...)
 	slices.SortStableFunc(all, func(a, b *bankOp) int { return cmp.Compare(a.call, b.call) })
 	lin.Ops = len(all)
-	if timeout <= 0 {
+	if timeout <= 0 || watch.exceeded() {
 		return lin, nil
 	}
 	pops := bankOperations(all)
-	switch porcupine.CheckOperationsTimeout(model, pops, timeout) {
+	switch checkWithin(model, pops, timeout, watch) {
 	case porcupine.Ok:
 		lin.Valid = True
 		return lin, nil
@@ -869,16 +912,33 @@ func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration) (Bank
 		return lin, nil
 	}
 	lin.Valid = False
+	return lin, &bankRefutation{model: model, ops: all, pops: pops, timeout: timeout}
+}
 
-	// Explain: the operation, not unknown, that returns first among those
-	// the longest partial linearization leaves out.
-	result, info := porcupine.CheckOperationsVerbose(model, pops, timeout)
-	if result != porcupine.Illegal {
-		return lin, nil
+// bankRefutation is a history the search found not linearizable: the
+// operations it searched, in order, as given to Porcupine.
+type bankRefutation struct {
+	model   porcupine.Model
+	ops     []*bankOp
+	pops    []porcupine.Operation
+	timeout time.Duration
+}
+
+// explain searches again, with Porcupine's Verbose variant, under its own
+// memory watch of budget bytes, for the operation, not unknown, that
+// returns first among those the longest partial linearization leaves out;
+// nil when it finds none or the watch stops it.
+func (r *bankRefutation) explain(budget int64) *StuckOp {
+	watch := watchMemory(budget)
+	result, info := porcupine.CheckOperationsVerbose(stoppable(r.model, new(atomic.Bool), watch), r.pops, r.timeout)
+	watch.close()
+	if result != porcupine.Illegal || watch.exceeded() {
+		// Failing steps cut the partial linearizations short.
+		return nil
 	}
 	partials := info.PartialLinearizations()
 	if len(partials) != 1 {
-		return lin, nil
+		return nil
 	}
 	var longest []int
 	for _, l := range partials[0] {
@@ -886,22 +946,21 @@ func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration) (Bank
 			longest = l
 		}
 	}
-	in := make([]bool, len(all))
+	in := make([]bool, len(r.ops))
 	for _, id := range longest {
 		in[id] = true
 	}
 	var stuck *bankOp
-	for id, op := range all {
+	for id, op := range r.ops {
 		if !in[id] && !op.unknown && (stuck == nil || op.ret < stuck.ret || op.ret == stuck.ret && op.call < stuck.call) {
 			stuck = op
 		}
 	}
 	if stuck == nil {
-		return lin, nil
+		return nil
 	}
-	lin.Stuck = &StuckOp{Op: stuck.String(), Process: stuck.process.String(),
+	return &StuckOp{Op: stuck.String(), Process: stuck.process.String(),
 		InvokeIndex: stuck.invIndex, CompletionIndex: stuck.doneIndex, Time: stuck.call}
-	return lin, lin.Stuck
 }
 
 // bankOperations orders ops by invoke time as Porcupine operations.

@@ -3,6 +3,7 @@ package checker
 import (
 	"encoding/json"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -518,5 +519,91 @@ func TestCheckBankFinalState(t *testing.T) {
 	ops := indexed([]history.Op{xfer(0, 0, 0, 1, 4)}, finalRead(10, 100, "n1", 10, 10, 10), []history.Op{xferDone(0, 200, history.OK, "")})
 	if fs := bankDetails(t, CheckBank(ops, o)).FinalState; fs.Checked || !strings.Contains(fs.Why, "after the final read began") {
 		t.Fatalf("final state %+v", fs)
+	}
+}
+
+// unsettledInfoTransfers: n info transfers of 2 out of account 0 of 3
+// accounts of 100, then a read whose balances are conserved but need an
+// odd amount moved (TestCheckBankTimeout's history): no subset explains
+// it, so the search tries every placement of every transfer, and its cache
+// grows by tens of megabytes a second.
+func unsettledInfoTransfers(n int) []history.Op {
+	var ops []history.Op
+	for i := range n {
+		p := history.Process(i)
+		ops = append(ops, xfer(p, int64(i), 0, 1+i%2, 2), xferDone(p, int64(100+i), history.Info, ""))
+	}
+	ops = append(ops, bankRead(1000, 200), bankReadOK(1000, 210, 99, 101, 100))
+	return indexed(ops)
+}
+
+// TestCheckBankMemoryBudgetTiny: a 1 MB budget is passed before the search
+// starts: the verdict is Unknown with the reason, at once, never false.
+func TestCheckBankMemoryBudgetTiny(t *testing.T) {
+	start := time.Now()
+	r := CheckBank(unsettledInfoTransfers(40), BankOptions{Accounts: 3, InitialBalance: 100, Timeout: time.Minute, MemoryBudget: 1e6})
+	d := bankDetails(t, r)
+	if r.Valid != Unknown || !strings.Contains(r.Summary, "linearizability unknown: memory budget 1MB exceeded (heap ") {
+		t.Fatalf("%v: %s; want unknown with the memory reason", r.Valid, r.Summary)
+	}
+	if l := d.Linearizable; l.Valid != Unknown || !strings.HasPrefix(l.Memory, "memory budget 1MB exceeded") || l.MemoryBudget != "1MB" ||
+		l.Ops != 41 || l.PeakHeap == 0 {
+		t.Errorf("linearizable %+v", l)
+	}
+	if r.FirstAnomalyTime != nil {
+		t.Errorf("first anomaly time %d on an undecided history", *r.FirstAnomalyTime)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("took %v", el)
+	}
+}
+
+// TestCheckBankMemoryBudgetStopsRunningSearch: room for the history and a
+// start, not for the search over forty info transfers: the budget, not the
+// minute's timeout, ends it.
+func TestCheckBankMemoryBudgetStopsRunningSearch(t *testing.T) {
+	ops := unsettledInfoTransfers(40)
+	runtime.GC()
+	budget := int64(readHeap()) + 48<<20
+	start := time.Now()
+	r := CheckBank(ops, BankOptions{Accounts: 3, InitialBalance: 100, Timeout: time.Minute, MemoryBudget: budget})
+	el := time.Since(start)
+	l := bankDetails(t, r).Linearizable
+	if r.Valid != Unknown || l.Memory == "" || !strings.Contains(r.Summary, "linearizability unknown: "+l.Memory) {
+		t.Fatalf("%v: %s; want unknown with the memory reason", r.Valid, r.Summary)
+	}
+	if el > 20*time.Second {
+		t.Errorf("took %v; want the budget, not the timeout, to stop the search", el)
+	}
+	if l.PeakHeap > uint64(budget)+64<<20 {
+		t.Errorf("peak heap %d, budget %d", l.PeakHeap, budget)
+	}
+	t.Logf("%v: %s (peak heap %s)", el, r.Summary, FormatMemorySize(int64(l.PeakHeap)))
+}
+
+// TestCheckBankMemoryBudgetKeepsOtherVerdicts: the checks that do not
+// search keep their verdicts when the budget stops the search: a read that
+// loses money, or a lost acknowledged transfer, is still false (30 info
+// transfers: few enough for the final state's enumeration).
+func TestCheckBankMemoryBudgetKeepsOtherVerdicts(t *testing.T) {
+	o := BankOptions{Accounts: 3, InitialBalance: 100, Timeout: time.Minute, MemoryBudget: 1e6}
+	infos := unsettledInfoTransfers(30)[:60]
+	lost := []history.Op{xfer(500, 300, 1, 2, 7), xferDone(500, 310, history.OK, "")}
+	for _, c := range []struct {
+		name string
+		ops  []history.Op
+		want string
+	}{
+		{"money lost", indexed(infos, []history.Op{bankRead(1000, 200), bankReadOK(1000, 210, 99, 100, 100)}),
+			"1 of 1 ok reads impossible"},
+		{"acknowledged transfer lost", indexed(infos, lost, finalRead(1001, 400, "n1", 100, 100, 100)),
+			"an acknowledged transfer was lost"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := CheckBank(c.ops, o)
+			if r.Valid != False || !strings.Contains(r.Summary, c.want) || !strings.Contains(r.Summary, "linearizability unknown: memory budget 1MB exceeded") {
+				t.Fatalf("%v: %s; want false for %q, the search stopped by the budget", r.Valid, r.Summary, c.want)
+			}
+		})
 	}
 }

@@ -13,9 +13,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 )
 
-// This file bounds the memory of the linearizability search.
+// This file bounds the memory of the linearizability searches (the
+// linearizable checker's and the bank checker's).
 //
 // Why. Porcupine caches every state it reaches together with a bitset as
 // long as the partition, and nothing bounds that cache: one key of 20,000
@@ -32,7 +35,9 @@ import (
 // that any search returns after the flag is set is not trusted: Porcupine
 // reads failing steps as a violation. Those keys, and the keys not yet
 // started, are Unknown with the reason; keys decided before keep their
-// verdict.
+// verdict. The bank checker has one search (and the pass before it): its
+// linearizability is then Unknown with the reason, and its checks that do
+// not search keep their verdicts.
 //
 // The budget covers the whole Go heap while a check runs (the history
 // included), not the search alone: that is what the kernel kills for. While
@@ -51,8 +56,8 @@ const memorySampleInterval = 25 * time.Millisecond
 const fallbackMemoryBudget = 4 << 30
 
 // DefaultMemoryBudget is the budget when LinearizableOptions.MemoryBudget
-// is zero: a quarter of the machine's memory (MemTotal in /proc/meminfo),
-// or 4 GiB where that cannot be read.
+// or BankOptions.MemoryBudget is zero: a quarter of the machine's memory
+// (MemTotal in /proc/meminfo), or 4 GiB where that cannot be read.
 func DefaultMemoryBudget() int64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
@@ -259,4 +264,16 @@ func restoreMemoryLimit() {
 	if memLimit.watches == 0 {
 		debug.SetMemoryLimit(memLimit.saved)
 	}
+}
+
+// checkWithin is Porcupine's check of ops against m for at most timeout,
+// stopped once watch's budget is exceeded (m wrapped with stoppable). A
+// verdict returned after the budget was exceeded is Unknown: failing steps
+// read as Illegal.
+func checkWithin(m porcupine.Model, ops []porcupine.Operation, timeout time.Duration, watch *memoryWatch) porcupine.CheckResult {
+	r := porcupine.CheckOperationsTimeout(stoppable(m, new(atomic.Bool), watch), ops, timeout)
+	if watch.exceeded() {
+		return porcupine.Unknown
+	}
+	return r
 }

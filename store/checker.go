@@ -7,10 +7,11 @@ import (
 
 // CheckerOptions returns each checker's options for a test of cfg: the
 // linearizable checker's timeout and memory budget, the convergence
-// checker's model (the workload) and quiet period, the bank's accounts and
-// initial balance, and answeredErrors, the errors cfg.Target answers with
-// (targets.Target.AnsweredErrors), for availability. outDir receives files
-// such as Porcupine's visualization ("" for none).
+// checker's model (the workload) and quiet period, the bank's accounts,
+// initial balance, timeout and memory budget, and answeredErrors, the
+// errors cfg.Target answers with (targets.Target.AnsweredErrors), for
+// availability. outDir receives files such as Porcupine's visualization
+// ("" for none).
 func CheckerOptions(cfg Config, outDir string, answeredErrors []string) checker.Options {
 	return checker.Options{
 		Linearizable: checker.LinearizableOptions{Timeout: cfg.CheckerTimeout, OutDir: outDir, MaxVisualizedOps: 2000,
@@ -18,6 +19,6 @@ func CheckerOptions(cfg Config, outDir string, answeredErrors []string) checker.
 		Convergence: checker.ConvergenceOptions{Model: cfg.Workload, Quiet: cfg.QuietPeriod},
 		Stats:       checker.StatsOptions{AnsweredErrors: answeredErrors},
 		Bank: checker.BankOptions{Accounts: workloads.BankAccounts, InitialBalance: workloads.BankInitialBalance,
-			Timeout: cfg.CheckerTimeout},
+			Timeout: cfg.CheckerTimeout, MemoryBudget: cfg.CheckerMemory},
 	}
 }

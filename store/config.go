@@ -30,8 +30,9 @@ type Config struct {
 	NemesisInterval time.Duration `json:"nemesis_interval"`
 	OpTimeout       time.Duration `json:"op_timeout"`
 	CheckerTimeout  time.Duration `json:"checker_timeout"`
-	// CheckerMemory is the linearizability search's memory budget in
-	// bytes (--checker-memory); 0, left out of test.json, means a quarter
+	// CheckerMemory is the memory budget in bytes of the linearizability
+	// searches, the linearizable checker's and the bank checker's
+	// (--checker-memory); 0, left out of test.json, means a quarter
 	// of the memory of the machine that checks (checker.DefaultMemoryBudget).
 	CheckerMemory int64 `json:"checker_memory,omitempty"`
 	// HealthTimeout bounds the wait for a healthy cluster at start and

@@ -250,3 +250,16 @@ func TestNewRunDirConcurrent(t *testing.T) {
 		t.Errorf("latest: %v", err)
 	}
 }
+
+// TestCheckerOptionsBudgets: the test's checker timeout and memory budget
+// reach both searches, the linearizable checker's and the bank's.
+func TestCheckerOptionsBudgets(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CheckerTimeout, cfg.CheckerMemory = 7*time.Second, 512<<20
+	o := CheckerOptions(cfg, "", nil)
+	if o.Linearizable.Timeout != cfg.CheckerTimeout || o.Linearizable.MemoryBudget != cfg.CheckerMemory ||
+		o.Bank.Timeout != cfg.CheckerTimeout || o.Bank.MemoryBudget != cfg.CheckerMemory {
+		t.Errorf("linearizable %+v, bank %+v; want timeout %v and budget %d in both",
+			o.Linearizable, o.Bank, cfg.CheckerTimeout, cfg.CheckerMemory)
+	}
+}

@@ -93,6 +93,7 @@ rewritten. A run that was interrupted (results.json says so) or whose harness di
 			opts.Linearizable.Timeout = timeout
 			if memory != 0 { // else the test's, or the default
 				opts.Linearizable.MemoryBudget = memory
+				opts.Bank.MemoryBudget = memory
 			}
 			res, err := checker.Run(names, ops, opts)
 			if err != nil {

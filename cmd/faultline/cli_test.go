@@ -71,6 +71,7 @@ func TestBadArgumentsExit254(t *testing.T) {
 		{"check", "--format", "xml", "x"},
 		{"check", "--checker-memory", "1XB", "x"},
 		{"run", "--checker-memory", "-1GB"},
+		{"compare", "--targets", "raft", "--checker-memory", "1XB"},
 		{"run", "--target-opt", "noequals"},
 		{"report", "does-not-exist"},
 		{"report", "."}, // a directory without a history

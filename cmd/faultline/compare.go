@@ -29,7 +29,7 @@ import (
 // every target runs. A run's --target, --name, --bug, --scenario and
 // --nemesis-overlap have no place in a comparison.
 var compareRunFlags = []string{"workload", "nemesis", "nodes", "concurrency", "rate", "time-limit", "seed",
-	"runtime", "store", "nemesis-interval", "op-timeout", "checker-timeout", "health-timeout", "quiet-period",
+	"runtime", "store", "nemesis-interval", "op-timeout", "checker-timeout", "checker-memory", "health-timeout", "quiet-period",
 	"node-binary", "port", "keys", "ops-per-key"}
 
 func newCompareCommand(g *globals) *cobra.Command {

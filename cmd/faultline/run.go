@@ -103,7 +103,7 @@ func bindRunFlags(f *pflag.FlagSet, cfg *store.Config, nemeses, bugs *[]string) 
 }
 
 // memoryFlagUsage is --checker-memory's help.
-const memoryFlagUsage = "linearizability search memory budget, e.g. 512MB, 1GB or 1GiB (default a quarter of the machine's memory); past it the undecided keys are unknown"
+const memoryFlagUsage = "linearizability search memory budget, e.g. 512MB, 1GB or 1GiB (default a quarter of the machine's memory); past it the undecided keys, or the bank's linearizability, are unknown"
 
 // memorySize is a flag holding a size in bytes (checker.ParseMemorySize);
 // 0 means the default budget.
