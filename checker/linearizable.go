@@ -72,6 +72,9 @@ type LinearizableDetails struct {
 	Memory string `json:"memory,omitempty"`
 	// PeakHeap is the largest heap sampled during the search, in bytes.
 	PeakHeap uint64 `json:"peak_heap"`
+	// FastKeys counts the keys proved linearizable by the unique-value
+	// fast path (fastreg.go) rather than by Porcupine.
+	FastKeys int `json:"fast_keys,omitempty"`
 	// Visualization is the file written, or why none was.
 	Visualization string `json:"visualization,omitempty"`
 }
@@ -88,6 +91,10 @@ type KeyFailure struct {
 	// Stuck is the first operation that no linearization of the key can
 	// include, when the explaining pass found it.
 	Stuck *StuckOp `json:"stuck,omitempty"`
+	// Window is the smallest window of the key's history found that cannot
+	// be linearized from any starting value (window.go), when the
+	// explaining pass found the stuck operation.
+	Window *Window `json:"window,omitempty"`
 	// Visualized tells whether the key is drawn in VisualizationFile.
 	Visualized bool `json:"visualized"`
 }
@@ -161,6 +168,9 @@ func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
 	}
 	var failing []int
 	for i, v := range verdicts {
+		if v == porcupine.Ok && modes[i] == modeFast {
+			det.FastKeys++
+		}
 		switch v {
 		case porcupine.Illegal:
 			failing = append(failing, i)
@@ -268,13 +278,18 @@ const relaxedBudget = 2 * time.Second
 // faster at proving a history invalid, preceded by its relaxed variant,
 // which refutes some invalid histories at once. The plain and pool models
 // are exact, and the relaxed one is trusted only when it refutes, so the
-// first decision is the answer and the other search is stopped. Every
+// first decision is the answer and the other search is stopped. Before
+// any of them, the unique-value fast path (fastreg.go) may prove the key
+// linearizable with a checked witness; it never refutes. Every
 // search also stops when watch's budget is exceeded; the caller must then
 // discard the verdict. checkKey returns only once all its searches have.
 func checkKey(part []*regOp, deadline time.Time, watch *memoryWatch) (porcupine.CheckResult, regMode) {
 	rem := time.Until(deadline)
 	if rem <= 0 {
 		return porcupine.Unknown, modePlain
+	}
+	if fastRegisterEnabled && fastRegister(part) {
+		return porcupine.Ok, modeFast
 	}
 	if !needsPool(part) {
 		var never atomic.Bool
@@ -487,6 +502,9 @@ func explain(parts [][]*regOp, failures []KeyFailure, maxVis int, timeout time.D
 					Op: stuck.String(), Process: stuck.process.String(),
 					InvokeIndex: stuck.invIndex, CompletionIndex: stuck.doneIndex, Time: stuck.call,
 				}
+				if j < len(parts) && len(parts[j]) > 0 && parts[j][0].key == stuck.key {
+					failures[j].Window = smallestWindow(parts[j], stuck, windowStepTimeout, budget)
+				}
 			}
 		}
 	}
@@ -551,6 +569,10 @@ func failureSummary(failures []KeyFailure, nkeys int, file string) string {
 		if f.Stuck != nil {
 			fmt.Fprintf(&b, "; on key %q, %s by process %s (invoke at index %d) cannot be linearized",
 				f.Key, f.Stuck.Op, f.Stuck.Process, f.Stuck.InvokeIndex)
+			if w := f.Window; w != nil {
+				fmt.Fprintf(&b, "; smallest failing window: %d operations at history indexes %d to %d (%s)",
+					len(w.Ops), w.FirstIndex, w.LastIndex, w.Brief())
+			}
 			break
 		}
 	}

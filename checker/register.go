@@ -59,6 +59,7 @@ const (
 	modePlain regMode = iota
 	modePool
 	modeRelaxed
+	modeFast // decided by the unique-value fast path (fastreg.go)
 )
 
 func (m regMode) String() string {
@@ -67,6 +68,8 @@ func (m regMode) String() string {
 		return "pool"
 	case modeRelaxed:
 		return "relaxed"
+	case modeFast:
+		return "fast"
 	}
 	return "plain"
 }

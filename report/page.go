@@ -240,8 +240,8 @@ const linearizableHTML = `<dl>
 {{if .UnknownKeys}}<dt>keys undecided</dt><dd>{{.UnknownKeys}} (the search timed out)</dd>{{end}}
 </dl>
 {{with .Failures}}<table>
-<tr><th>key</th><th>verdict</th><th>model</th><th>operations</th><th>cannot be linearized</th><th>drawn</th></tr>
-{{range .}}<tr><td><code>{{.Key}}</code></td><td>{{.Valid}}</td><td>{{.Model}}</td><td class="n">{{.Ops}}</td><td>{{.Stuck}}</td><td>{{if .Visualized}}yes{{else}}no{{end}}</td></tr>
+<tr><th>key</th><th>verdict</th><th>model</th><th>operations</th><th>cannot be linearized</th><th>smallest failing window</th><th>drawn</th></tr>
+{{range .}}<tr><td><code>{{.Key}}</code></td><td>{{.Valid}}</td><td>{{.Model}}</td><td class="n">{{.Ops}}</td><td>{{.Stuck}}</td><td>{{range $i, $l := .Window}}{{if $i}}<br>{{end}}{{$l}}{{end}}</td><td>{{if .Visualized}}yes{{else}}no{{end}}</td></tr>
 {{end}}</table>{{end}}{{if lt (len .Failures) .FailingKeys}}<p>First {{len .Failures}} of {{.FailingKeys}} failing keys shown.</p>{{end}}
 {{with .Unknown}}<p>Undecided keys: {{range $i, $k := .}}{{if $i}}, {{end}}<code>{{$k}}</code>{{end}}{{if lt (len .) $.UnknownKeys}} and {{$.UnknownKeys}} in all{{end}}.</p>{{end}}`
 

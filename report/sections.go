@@ -127,7 +127,10 @@ type linearFailureRow struct {
 	Key, Valid, Model string
 	Ops               int
 	Stuck             string // the op no linearization can include, or ""
-	Visualized        bool
+	// Window is the smallest failing window (checker.Window), one line per
+	// operation after a heading line; empty when none was found.
+	Window     []string
+	Visualized bool
 }
 
 func linearOf(r checker.Result) (linearView, error) {
@@ -144,10 +147,32 @@ func linearOf(r checker.Result) (linearView, error) {
 		if s := f.Stuck; s != nil {
 			row.Stuck = stuckText(s)
 		}
+		row.Window = windowText(f.Window)
 		v.Failures = append(v.Failures, row)
 	}
 	v.Unknown = d.UnknownKeys[:min(len(d.UnknownKeys), maxLinearKeys)]
 	return v, nil
+}
+
+// windowText describes a smallest failing window: a heading, then its
+// operations in invoke order.
+func windowText(w *checker.Window) []string {
+	if w == nil {
+		return nil
+	}
+	out := []string{fmt.Sprintf("%d operations, %s to %s (history indexes %d to %d), from any starting value:",
+		len(w.Ops), secs(w.From), secs(w.To), w.FirstIndex, w.LastIndex)}
+	for _, op := range w.Ops {
+		s := fmt.Sprintf("%s by process %s, index %d", op.Op, op.Process, op.InvokeIndex)
+		if op.CompletionIndex >= 0 {
+			s += fmt.Sprintf(" to %d", op.CompletionIndex)
+		}
+		if op.Edge {
+			s += " (straddles the window's edge: may or may not have taken effect in it)"
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // stuckText describes an operation no linearization can include.

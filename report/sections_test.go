@@ -216,8 +216,11 @@ func TestReportHasASectionPerChecker(t *testing.T) {
 	}
 	stuckAt := int64(2e9)
 	lin := checker.LinearizableDetails{Keys: []string{"k", "<script>alert(1)</script>"}, Timeout: "1m0s",
-		Ops:         checker.LinearizableCounts{OK: 8, Fail: 1, Info: 2},
-		Failures:    []checker.KeyFailure{{Key: "<script>alert(1)</script>", Valid: checker.False, Ops: 6, Model: "plain", Visualized: true, Stuck: &checker.StuckOp{Op: "read 3", Process: "4", InvokeIndex: 9, CompletionIndex: 10, Time: stuckAt}}},
+		Ops: checker.LinearizableCounts{OK: 8, Fail: 1, Info: 2},
+		Failures: []checker.KeyFailure{{Key: "<script>alert(1)</script>", Valid: checker.False, Ops: 6, Model: "plain", Visualized: true, Stuck: &checker.StuckOp{Op: "read 3", Process: "4", InvokeIndex: 9, CompletionIndex: 10, Time: stuckAt},
+			Window: &checker.Window{Key: "<script>alert(1)</script>", From: 1e9, To: 2e9, FirstIndex: 7, LastIndex: 10, Ops: []checker.WindowOp{
+				{Op: "write(<b>3</b>)", Process: "3", InvokeIndex: 7, CompletionIndex: 8, Edge: true},
+				{Op: "read 3", Process: "4", InvokeIndex: 9, CompletionIndex: 10}}}}},
 		UnknownKeys: []string{"u1"}, Visualization: checker.VisualizationFile}
 	dir := runDir(t, ops,
 		checker.Result{Checker: "linearizable", Valid: checker.False, Summary: "not linearizable", Details: history.MustValue(lin),
@@ -234,7 +237,10 @@ func TestReportHasASectionPerChecker(t *testing.T) {
 	}
 	mustContain(t, section(out, 0), "<h2>Linearizability (false)</h2>",
 		"<dt>keys</dt><dd>2</dd>", "<dt>keys not linearizable</dt>",
-		"<tr><td><code>&lt;script&gt;alert(1)&lt;/script&gt;</code></td><td>false</td><td>plain</td><td class=\"n\">6</td><td>read 3 by process 4, invoked at 2.000s (history index 9, completed at index 10)</td><td>yes</td></tr>",
+		"<tr><td><code>&lt;script&gt;alert(1)&lt;/script&gt;</code></td><td>false</td><td>plain</td><td class=\"n\">6</td><td>read 3 by process 4, invoked at 2.000s (history index 9, completed at index 10)</td>"+
+			"<td>2 operations, 1.000s to 2.000s (history indexes 7 to 10), from any starting value:<br>"+
+			"write(&lt;b&gt;3&lt;/b&gt;) by process 3, index 7 to 8 (straddles the window&#39;s edge: may or may not have taken effect in it)<br>"+
+			"read 3 by process 4, index 9 to 10</td><td>yes</td></tr>",
 		"Undecided keys: <code>u1</code>.")
 	mustContain(t, section(out, 1), "<h2>Stats (true)</h2>", "<dt>client operations</dt><dd>4 ok, 0 fail, 0 info, 0 never completed</dd>",
 		"<dt>ok latency</dt><dd>p50 5.00 ms, p99 5.00 ms, max 5.00 ms</dd>", `<a href="#operations">`)

@@ -36,6 +36,11 @@ type Config struct {
 	// Operations of the same key overlap when it is large relative to
 	// the gap between operations on that key.
 	MeanLatency int64
+	// UniqueValues makes every write and cas target a value written
+	// nowhere else (1, 2, 3, … across keys), as the register workload
+	// does; a cas compares against the key's latest value scheduled so far
+	// (or, one time in four, an earlier one). Values is then unused.
+	UniqueValues bool
 }
 
 type genOp struct {
@@ -100,6 +105,8 @@ func Register(cfg Config) []history.Op {
 	heap.Init(&ws)
 	ops := make([]genOp, 0, cfg.Ops/2+1)
 	lastRet := int64(0)
+	fresh := int64(0)
+	written := make(map[string][]int64) // UniqueValues: values scheduled per key
 	for !enough(len(ops), lastRet) {
 		w := ws[0]
 		op := genOp{process: w.process, key: keyNames[rng.IntN(keys)], call: w.next, seq: len(ops)}
@@ -117,6 +124,24 @@ func Register(cfg Config) []history.Op {
 		default:
 			op.f = "cas"
 			op.arg, op.to = rng.Int64N(int64(values)), rng.Int64N(int64(values))
+		}
+		if cfg.UniqueValues && op.f != "read" {
+			fresh++
+			w := written[op.key]
+			if op.f == "write" {
+				op.arg = fresh
+			} else {
+				switch {
+				case len(w) == 0:
+					op.arg = 0
+				case rng.IntN(4) == 0:
+					op.arg = w[rng.IntN(len(w))]
+				default:
+					op.arg = w[len(w)-1]
+				}
+				op.to = fresh
+			}
+			written[op.key] = append(w, fresh)
 		}
 		op.ret = op.call + d
 		op.lin = op.call + rng.Int64N(d+1)
