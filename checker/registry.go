@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/faultline-io/faultline/history"
 )
@@ -58,10 +59,14 @@ func Run(names []string, ops []history.Op, opts Options) (Results, error) {
 			return Results{}, fmt.Errorf("checker: checker %q named twice", n)
 		}
 	}
+	// The checkers only read ops, so they run at once: the cheap ones
+	// (stats) finish while the search runs.
 	rs := make([]Result, len(names))
+	var wg sync.WaitGroup
 	for i, n := range names {
-		rs[i] = runOne(n, registry[n], ops, opts)
+		wg.Go(func() { rs[i] = runOne(n, registry[n], ops, opts) })
 	}
+	wg.Wait()
 	return Compose(rs...), nil
 }
 
