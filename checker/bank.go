@@ -247,10 +247,7 @@ func CheckBank(ops []history.Op, o BankOptions) Result {
 	if timeout < 0 {
 		timeout = 0
 	}
-	budget := o.MemoryBudget
-	if budget <= 0 {
-		budget = DefaultMemoryBudget()
-	}
+	budget := memoryBudget(o.MemoryBudget)
 	res := Result{Checker: name, Valid: Unknown}
 	if o.Accounts < 0 || o.InitialBalance < 0 {
 		res.Summary = fmt.Sprintf("bad options: %d accounts with initial balance %d", o.Accounts, o.InitialBalance)

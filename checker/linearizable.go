@@ -143,10 +143,7 @@ func CheckLinearizable(ops []history.Op, opts LinearizableOptions) Result {
 		timeout = 0 // expired: undecided keys are Unknown
 	}
 	maxVis := cmp.Or(opts.MaxVisualizedOps, DefaultMaxVisualizedOps)
-	budget := opts.MemoryBudget
-	if budget <= 0 {
-		budget = DefaultMemoryBudget()
-	}
+	budget := memoryBudget(opts.MemoryBudget)
 
 	byKey, counts, err := convertRegister(ops)
 	if err != nil {

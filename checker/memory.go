@@ -58,6 +58,15 @@ const fallbackMemoryBudget = 4 << 30
 // DefaultMemoryBudget is the budget when LinearizableOptions.MemoryBudget
 // or BankOptions.MemoryBudget is zero: a quarter of the machine's memory
 // (MemTotal in /proc/meminfo), or 4 GiB where that cannot be read.
+// memoryBudget is an options' budget: b, or DefaultMemoryBudget() when b
+// is zero or less.
+func memoryBudget(b int64) int64 {
+	if b <= 0 {
+		return DefaultMemoryBudget()
+	}
+	return b
+}
+
 func DefaultMemoryBudget() int64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {

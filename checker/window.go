@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -98,6 +97,8 @@ func windowModel() porcupine.Model {
 // having taken effect. So if the window cannot be linearized, the key
 // cannot either.
 func windowOps(part []*regOp, a, b int64) []*regOp {
+	// (An unknown op of part ends after the history's last event: never
+	// at edgeReturn, which marks the edge copies.)
 	var out []*regOp
 	for _, op := range part {
 		end := op.ret
@@ -114,34 +115,30 @@ func windowOps(part []*regOp, a, b int64) []*regOp {
 		default:
 			c := *op
 			c.unknown = true
-			c.ret = math.MaxInt64 / 2
+			c.ret = edgeReturn
 			out = append(out, &c)
 		}
 	}
 	return out
 }
 
+// edgeReturn is the completion time of an op made unknown at a window's
+// edge: after everything, as for every unknown op, and what marks it.
+const edgeReturn = math.MaxInt64 / 2
+
 // windowStepTimeout bounds each check of the window search.
 const windowStepTimeout = 500 * time.Millisecond
 
 // windowIllegal reports whether the window [a, b] of part cannot be
-// linearized, within timeout (a timeout counts as "could be"). With watch
-// set, a search the memory watch stopped counts as "could be" too.
-func windowIllegal(part []*regOp, a, b int64, timeout time.Duration, watch ...*memoryWatch) bool {
+// linearized, within timeout (a timeout counts as "could be"), and within
+// watch's budget when watch is not nil (a stopped search counts as "could
+// be" too).
+func windowIllegal(part []*regOp, a, b int64, timeout time.Duration, watch *memoryWatch) bool {
 	ops := windowOps(part, a, b)
 	if len(ops) == 0 {
 		return false
 	}
-	pops := make([]porcupine.Operation, len(ops))
-	for i, op := range ops {
-		pops[i] = porcupine.Operation{Input: op, Call: op.call, Return: op.ret}
-	}
-	var w *memoryWatch
-	if len(watch) > 0 {
-		w = watch[0]
-	}
-	res := porcupine.CheckOperationsTimeout(stoppable(windowModel(), new(atomic.Bool), w), pops, timeout)
-	return res == porcupine.Illegal && !w.exceeded()
+	return checkWithin(windowModel(), porcupineOps(ops, false, nil), timeout, watch) == porcupine.Illegal
 }
 
 // smallestWindow finds a small window of part (one key's operations, which
@@ -158,9 +155,6 @@ func windowIllegal(part []*regOp, a, b int64, timeout time.Duration, watch ...*m
 func smallestWindow(part []*regOp, stuck *regOp, step time.Duration, budget int64) *Window {
 	if len(part) == 0 {
 		return nil
-	}
-	if budget <= 0 {
-		budget = DefaultMemoryBudget()
 	}
 	watch := watchMemory(budget)
 	defer watch.close()
@@ -200,7 +194,7 @@ func smallestWindow(part []*regOp, stuck *regOp, step time.Duration, budget int6
 	a := calls[lo]
 	// Earliest end: rets[j] = end fails; find the first that fails.
 	j := slices.Index(rets, end)
-	i := sort0(rets, a)
+	i, _ := slices.BinarySearch(rets, a) // the first completion ≥ a
 	for i < j {
 		mid := (i + j) / 2
 		if illegal(a, rets[mid]) {
@@ -214,30 +208,12 @@ func smallestWindow(part []*regOp, stuck *regOp, step time.Duration, budget int6
 	slices.SortStableFunc(ops, func(x, y *regOp) int { return cmp.Compare(x.call, y.call) })
 	w := &Window{Key: part[0].key, From: a, To: b, FirstIndex: math.MaxInt64, LastIndex: math.MinInt64}
 	for _, op := range ops {
-		edge := op.unknown && !isOriginalUnknown(part, op)
 		w.Ops = append(w.Ops, WindowOp{Op: op.String(), Process: op.process.String(), InvokeIndex: op.invIndex,
-			CompletionIndex: op.doneIndex, Edge: edge})
+			CompletionIndex: op.doneIndex, Edge: op.ret == edgeReturn})
 		w.FirstIndex = min(w.FirstIndex, op.invIndex)
 		w.LastIndex = max(w.LastIndex, op.invIndex, op.doneIndex)
 	}
 	return w
-}
-
-// sort0 returns the index of the first of the sorted xs that is ≥ x.
-func sort0(xs []int64, x int64) int {
-	i, _ := slices.BinarySearch(xs, x)
-	return i
-}
-
-// isOriginalUnknown reports whether op (a window's copy or original) was
-// unknown in part itself, i.e. not made unknown by straddling an edge.
-func isOriginalUnknown(part []*regOp, op *regOp) bool {
-	for _, o := range part {
-		if o == op {
-			return o.unknown
-		}
-	}
-	return false // a copy: made unknown at the edge
 }
 
 // Brief lists the window's operations on one line, for the summary.

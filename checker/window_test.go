@@ -34,7 +34,7 @@ func keyOps(t *testing.T, x h) []*regOp {
 
 func TestSmallestWindowIsSmallAndFails(t *testing.T) {
 	part := keyOps(t, longThenStale(500))
-	w := smallestWindow(part, nil, 5*time.Second, 0)
+	w := smallestWindow(part, nil, 5*time.Second, DefaultMemoryBudget())
 	if w == nil {
 		t.Fatal("no window for a history that is not linearizable")
 	}
@@ -51,7 +51,7 @@ func TestSmallestWindowIsSmallAndFails(t *testing.T) {
 	if !strings.Contains(s, "write(501)") || !strings.Contains(s, "read() → 500") {
 		t.Errorf("window %q lacks the write and the stale read", s)
 	}
-	if !windowIllegal(part, w.From, w.To, 5*time.Second) {
+	if !windowIllegal(part, w.From, w.To, 5*time.Second, nil) {
 		t.Error("the window found can be linearized")
 	}
 	if w.FirstIndex > w.LastIndex || w.LastIndex != int64(len(longThenStale(500))-1) {
@@ -73,11 +73,11 @@ func TestWindowOfLinearizableKeyPasses(t *testing.T) {
 		t0 += 20
 	}
 	part := keyOps(t, x)
-	if w := smallestWindow(part, nil, 5*time.Second, 0); w != nil {
+	if w := smallestWindow(part, nil, 5*time.Second, DefaultMemoryBudget()); w != nil {
 		t.Errorf("a linearizable key has a failing window: %+v", w)
 	}
 	for a := int64(0); a < t0; a += 37 {
-		if windowIllegal(part, a, a+100, time.Second) {
+		if windowIllegal(part, a, a+100, time.Second, nil) {
 			t.Fatalf("window [%d, %d] fails in a linearizable key", a, a+100)
 		}
 	}
@@ -91,10 +91,10 @@ func TestWindowEdgeWriteIsUnknown(t *testing.T) {
 	x = x.call(2, "read", "k", "1", ok, 60, 70)
 	x = x.call(2, "read", "k", "null", ok, 80, 90) // fails in the whole key: 1 was already there
 	part := keyOps(t, x)
-	if windowIllegal(part, 50, 70, time.Second) {
+	if windowIllegal(part, 50, 70, time.Second, nil) {
 		t.Error("[50, 70]: the straddling write may have taken effect before the read")
 	}
-	if !windowIllegal(part, 55, 95, time.Second) {
+	if !windowIllegal(part, 55, 95, time.Second, nil) {
 		t.Error("[55, 95]: read 1 then read null with no write between cannot be linearized")
 	}
 }

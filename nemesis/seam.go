@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -234,4 +235,16 @@ func retryAdmin(ctx context.Context, timeout time.Duration, f func(ctx context.C
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// RefuseSeam is the NemesisRefuser answer of a target whose nodes do not
+// serve the bundled nodes' admin endpoint (a third-party system): nil for
+// every nemesis but the seam ones, which it refuses naming what (e.g.
+// "etcd") and what applies instead.
+func RefuseSeam(name, what string) error {
+	if !slices.Contains(SeamNemeses(), name) {
+		return nil
+	}
+	return fmt.Errorf("%s acts through the admin endpoint of faultline's bundled nodes, which %s does not serve; "+
+		"the process and network nemeses (kill, pause, partition, partition-leader, loss, ...) apply to it", name, what)
 }

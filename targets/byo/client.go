@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/history"
+	"github.com/faultline-io/faultline/targets/peer"
 )
 
 // ErrCASMismatch is the error of a cas the node answered with 409: the
@@ -55,15 +55,7 @@ func NewClient(nodes []cluster.Node, timeout time.Duration) (*Client, error) {
 	if len(nodes) == 0 {
 		return nil, errors.New("http-register client: no nodes")
 	}
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 500 * time.Millisecond, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        2 * len(nodes),
-		MaxIdleConnsPerHost: 2,
-		MaxConnsPerHost:     4,
-		IdleConnTimeout:     60 * time.Second,
-		DisableCompression:  true,
-	}
+	tr := peer.ClientTransport(len(nodes))
 	return &Client{
 		nodes:   append([]cluster.Node(nil), nodes...),
 		cur:     int(clientSeq.Add(1) % uint64(len(nodes))),

@@ -17,7 +17,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,11 +124,7 @@ func AnsweredErrors() []string { return []string{ErrCASMismatch} }
 // disk and message faults) act through the admin endpoint of faultline's
 // bundled nodes, which a target file's program does not serve.
 func (t *Target) RefuseNemesis(name string) error {
-	if slices.Contains(nemesis.SeamNemeses(), name) {
-		return fmt.Errorf("%s acts through the admin endpoint of faultline's bundled nodes, which target %s (a target file) does not serve; "+
-			"the process and network nemeses (kill, pause, partition, ...) apply to it", name, t.name)
-	}
-	return nil
+	return nemesis.RefuseSeam(name, "target "+t.name+" (a target file)")
 }
 
 // healthHTTP asks nodes for health: short timeouts, no proxies, no

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync/atomic"
-	"time"
 
 	"github.com/faultline-io/faultline/cluster"
 	"github.com/faultline-io/faultline/history"
@@ -44,14 +42,7 @@ func NewClient(nodes []cluster.Node, workload string) (*Client, error) {
 	if !ok {
 		return nil, fmt.Errorf("crdt client: no CRDT serves workload %q", workload)
 	}
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 500 * time.Millisecond, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 2,
-		MaxConnsPerHost:     4,
-		IdleConnTimeout:     60 * time.Second,
-		DisableCompression:  true,
-	}
+	tr := peer.ClientTransport(len(nodes))
 	return &Client{
 		kind:  kind,
 		nodes: append([]cluster.Node(nil), nodes...),

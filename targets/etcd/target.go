@@ -12,8 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -89,12 +89,7 @@ func (t Target) Options() Options { return t.opts }
 // Configure returns the target with opts applied (see OptionKeys).
 func (t Target) Configure(opts map[string]string) (targets.Target, error) {
 	o := t.opts
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		v := opts[k]
 		switch k {
 		case "read-consistency":
@@ -118,12 +113,7 @@ func (t Target) Configure(opts map[string]string) (targets.Target, error) {
 				o.HeartbeatInterval = d
 			}
 		default:
-			var known []string
-			for k := range optionKeys {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return nil, fmt.Errorf("target option %q: etcd takes %s", k, strings.Join(known, ", "))
+			return nil, fmt.Errorf("target option %q: etcd takes %s", k, strings.Join(slices.Sorted(maps.Keys(optionKeys)), ", "))
 		}
 	}
 	if o.ElectionTimeout < 5*o.HeartbeatInterval {
@@ -227,9 +217,5 @@ func (t Target) Healthy(ctx context.Context, nodes []cluster.Node) error {
 // faultline's bundled nodes, which etcd does not serve; and no kernel
 // gives one container its own wall clock.
 func (Target) RefuseNemesis(name string) error {
-	if slices.Contains(nemesis.SeamNemeses(), name) {
-		return fmt.Errorf("%s acts through the admin endpoint of faultline's bundled nodes, which etcd does not serve; "+
-			"etcd takes the process and network nemeses (kill, pause, partition, partition-leader, loss, ...)", name)
-	}
-	return nil
+	return nemesis.RefuseSeam(name, "etcd")
 }

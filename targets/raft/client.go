@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -46,15 +45,7 @@ func NewClient(nodes []cluster.Node) (*Client, error) {
 	if len(nodes) == 0 {
 		return nil, errNoNodes
 	}
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 500 * time.Millisecond, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        2 * len(nodes),
-		MaxIdleConnsPerHost: 2,
-		MaxConnsPerHost:     4,
-		IdleConnTimeout:     60 * time.Second,
-		DisableCompression:  true,
-	}
+	tr := peer.ClientTransport(len(nodes))
 	c := &Client{
 		nodes: append([]cluster.Node(nil), nodes...),
 		index: map[string]int{},

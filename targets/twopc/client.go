@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -62,14 +61,7 @@ func NewClient(nodes []cluster.Node, workload string) (*Client, error) {
 	if workload != "bank" && workload != "register" {
 		return nil, fmt.Errorf("twopc client: no workload %q (bank, register)", workload)
 	}
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 500 * time.Millisecond, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 2,
-		MaxConnsPerHost:     4,
-		IdleConnTimeout:     60 * time.Second,
-		DisableCompression:  true,
-	}
+	tr := peer.ClientTransport(len(nodes))
 	seq := clientSeq.Add(1)
 	return &Client{workload: workload, nodes: append([]cluster.Node(nil), nodes...),
 		cur: int(seq % uint64(len(nodes))), tr: tr, hc: &http.Client{Transport: tr},
