@@ -140,8 +140,8 @@ func ValidateConfig(c *store.Config) error {
 	case c.Store == "":
 		return &FieldError{"store", c.Store, "must name a directory"}
 	}
-	if !contains(RuntimeNames(), c.Runtime) && c.Runtime != "auto" {
-		return &FieldError{"runtime", c.Runtime, fmt.Sprintf("want auto or one of %v", RuntimeNames())}
+	if !contains(RuntimeNames(), c.Runtime) && c.Runtime != "auto" && c.Runtime != RuntimeSim {
+		return &FieldError{"runtime", c.Runtime, fmt.Sprintf("want auto, %s or one of %v", RuntimeSim, RuntimeNames())}
 	}
 	if c.Name == "" {
 		parts := []string{c.Target, c.Workload}

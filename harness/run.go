@@ -113,6 +113,10 @@ func Run(ctx context.Context, cfg store.Config, opts RunOptions) (out *Outcome, 
 	if opts.ProgressEvery <= 0 {
 		opts.ProgressEvery = 10 * time.Second
 	}
+	if cfg.Runtime == RuntimeSim {
+		opts.Log = log
+		return simulate(ctx, cfg, opts)
+	}
 	target, err := targetOf(&cfg)
 	if err != nil {
 		return nil, err

@@ -49,6 +49,7 @@ func newRootCommand() *cobra.Command {
 	})
 	root.AddCommand(
 		newRunCommand(g),
+		newSimCommand(g),
 		newCheckCommand(g),
 		newReportCommand(g),
 		newReplayCommand(g),

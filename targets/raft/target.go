@@ -272,8 +272,12 @@ func leaderOf(sts map[string]StatusResponse, total int) (string, error) {
 // Healthy returns nil when a leader exists that a majority of nodes (itself
 // included) agree on, in its term.
 func (Target) Healthy(ctx context.Context, nodes []cluster.Node) error {
-	sts := statuses(ctx, nodes)
-	l, err := leaderOf(sts, len(nodes))
+	return healthyOf(statuses(ctx, nodes), len(nodes))
+}
+
+// healthyOf is Healthy on the statuses of the nodes that answered.
+func healthyOf(sts map[string]StatusResponse, total int) error {
+	l, err := leaderOf(sts, total)
 	if err != nil {
 		return err
 	}
@@ -285,8 +289,8 @@ func (Target) Healthy(ctx context.Context, nodes []cluster.Node) error {
 		}
 	}
 	sort.Strings(agree)
-	if need := len(nodes)/2 + 1; len(agree) < need {
-		return fmt.Errorf("leader %s (term %d) is acknowledged by %v, need %d of %d nodes", l, lt, agree, need, len(nodes))
+	if need := total/2 + 1; len(agree) < need {
+		return fmt.Errorf("leader %s (term %d) is acknowledged by %v, need %d of %d nodes", l, lt, agree, need, total)
 	}
 	return nil
 }

@@ -109,26 +109,7 @@ func AdminHandler(s Seams) http.Handler {
 		if !decodeAdmin(w, r, &req) {
 			return
 		}
-		var (
-			st  ClockState
-			err error
-		)
-		switch req.Op {
-		case ClockJump:
-			st = s.Clock.Jump(req.Delta)
-		case ClockDrift:
-			st, err = s.Clock.SetDrift(req.PPM)
-		case ClockStrobe:
-			if req.Delta == 0 || req.Period <= 0 {
-				err = fmt.Errorf("strobe needs a non-zero delta_ns and a positive period_ns, got %v and %v", req.Delta, req.Period)
-				break
-			}
-			st, err = s.Clock.SetStrobe(req.Delta, req.Period)
-		case ClockReset:
-			st = s.Clock.Reset()
-		default:
-			err = fmt.Errorf("unknown clock op %q (want jump, drift, strobe or reset)", req.Op)
-		}
+		st, err := s.Clock.Apply(req)
 		if err != nil {
 			writeAdmin(w, http.StatusBadRequest, errorBody{err.Error()})
 			return

@@ -152,3 +152,23 @@ func (c *Clock) Reset() ClockState {
 	c.offset, c.ppm, c.strobeDelta, c.strobeEvery = 0, 0, 0, 0
 	return c.stateLocked(real)
 }
+
+// Apply carries out req (the body of POST /admin/clock) and returns the
+// new state, or an error naming what is wrong with req.
+func (c *Clock) Apply(req ClockRequest) (ClockState, error) {
+	switch req.Op {
+	case ClockJump:
+		return c.Jump(req.Delta), nil
+	case ClockDrift:
+		return c.SetDrift(req.PPM)
+	case ClockStrobe:
+		if req.Delta == 0 || req.Period <= 0 {
+			return c.State(), fmt.Errorf("strobe needs a non-zero delta_ns and a positive period_ns, got %v and %v", req.Delta, req.Period)
+		}
+		return c.SetStrobe(req.Delta, req.Period)
+	case ClockReset:
+		return c.Reset(), nil
+	default:
+		return c.State(), fmt.Errorf("unknown clock op %q (want jump, drift, strobe or reset)", req.Op)
+	}
+}

@@ -138,9 +138,10 @@ func (m *Messages) State() MsgState {
 	return st
 }
 
-// plan decides the fate of one message to peer: the delay of each copy to
-// send (none: dropped). A zero delay means "send now".
-func (m *Messages) plan(peer string) []time.Duration {
+// Plan decides the fate of one message to peer: the delay of each copy to
+// send (none: dropped). A zero delay means "send now". The simulator calls
+// it for every message; Shim does for the real transport.
+func (m *Messages) Plan(peer string) []time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.counts.Sent++
@@ -212,7 +213,7 @@ func NewShim[M any](m *Messages, peerOf func(M) string, send func([]M)) *Shim[M]
 func (s *Shim[M]) Send(msgs []M) {
 	now := make([]M, 0, len(msgs))
 	for _, msg := range msgs {
-		for _, d := range s.m.plan(s.peerOf(msg)) {
+		for _, d := range s.m.Plan(s.peerOf(msg)) {
 			if d == 0 {
 				now = append(now, msg)
 				continue
