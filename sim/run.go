@@ -89,7 +89,7 @@ type run struct {
 	res    Result
 	err    error
 	active map[*activeFault]bool
-	faults int // faults applied so far
+	faults int           // faults applied so far
 	start  time.Duration // virtual time the test began
 }
 
