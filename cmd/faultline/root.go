@@ -50,6 +50,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newRunCommand(g),
 		newSimCommand(g),
+		newShrinkCommand(g),
 		newCheckCommand(g),
 		newReportCommand(g),
 		newReplayCommand(g),
