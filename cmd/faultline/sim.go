@@ -10,12 +10,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faultline-io/faultline/harness"
+	"github.com/faultline-io/faultline/sim"
 	"github.com/faultline-io/faultline/store"
 )
 
 func newSimCommand(g *globals) *cobra.Command {
 	cfg := store.DefaultConfig()
 	var nemeses, bugs []string
+	var twice bool
 	cmd := &cobra.Command{
 		Use:   "sim",
 		Short: "Simulate one test: a bundled target's nodes in one process, on virtual time, network, clocks and disks",
@@ -57,6 +59,22 @@ usually take seconds. sim.json in the run directory records the virtual and wall
 				}
 				return err
 			}
+			if twice {
+				again, err := harness.Run(cmd.Context(), cfg, harness.RunOptions{Log: log, CommandLine: os.Args})
+				if err != nil {
+					return err
+				}
+				a, errA := os.ReadFile(filepath.Join(out.Dir, store.HistoryFile))
+				b, errB := os.ReadFile(filepath.Join(again.Dir, store.HistoryFile))
+				if err := errors.Join(errA, errB); err != nil {
+					return err
+				}
+				if d := sim.FirstDivergence(a, b); d != nil {
+					return fmt.Errorf("the simulation is not deterministic: %s and %s first differ at line %d:\n  %s\n  %s",
+						out.Dir, again.Dir, d.Line, d.A, d.B)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deterministic: %s and %s hold identical histories (%d bytes)\n", out.Dir, again.Dir, len(a))
+			}
 			var st harness.SimStats
 			if b, err := os.ReadFile(filepath.Join(out.Dir, harness.SimFile)); err == nil && json.Unmarshal(b, &st) == nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "simulated %v in %v of wall time (%.0fx real time, %d events)\n",
@@ -67,6 +85,7 @@ usually take seconds. sim.json in the run directory records the virtual and wall
 	}
 	f := cmd.Flags()
 	bindRunFlags(f, &cfg, &nemeses, &bugs)
+	f.BoolVar(&twice, "twice", false, "run the simulation twice and fail (exit 255) at the first line where the two histories differ")
 	f.DurationVar(&cfg.TimeLimit, "time", cfg.TimeLimit, "virtual time clients and faults run (same as --time-limit)")
 	_ = f.MarkHidden("runtime")
 	_ = f.MarkHidden("node-binary")
