@@ -94,6 +94,9 @@ func ValidateConfig(c *store.Config) error {
 		if !contains(known, n) {
 			return &FieldError{"nemesis", n, fmt.Sprintf("unknown nemesis (known: %s)", strings.Join(known, ", "))}
 		}
+		if n == nemesis.KillAfterVote && c.Runtime != RuntimeSim {
+			return &FieldError{"nemesis", n, nemesis.ErrSimulatorOnly.Error()}
+		}
 	}
 	for _, n := range c.Nemeses {
 		if err := checkRole(t, n, ""); err != nil {

@@ -240,7 +240,7 @@ var scenarioParams = map[string]func(params map[string]any, key string) error{
 }
 
 func init() {
-	for _, k := range []string{"delay", "jitter", "spread", "window", "latency"} {
+	for _, k := range []string{"delay", "jitter", "spread", "window", "latency", "down"} {
 		scenarioParams[k] = func(m map[string]any, k string) error { _, err := paramDuration(m, k, 0); return err }
 	}
 	for _, k := range []string{"delta", "period"} {

@@ -28,8 +28,10 @@ type SimEffect struct {
 	// every peer), for SimMessages.
 	Msg map[string]map[string]seam.MsgRule
 	// Window is how long unsynced writes pile up before the kill
-	// (SimLoseUnsynced).
+	// (SimLoseUnsynced), or how long a node stays down (SimCrashPoint).
 	Window time.Duration
+	// Point is the protocol step a crash point stops a node at.
+	Point string
 }
 
 // SimKind is what a simulated fault does.
@@ -44,6 +46,9 @@ const (
 	SimMessages     SimKind = "messages"      // message rules on links; cleared at heal
 	SimLoseUnsynced SimKind = "lose-unsynced" // after Window, crash losing unsynced writes; restart at heal
 	SimEIO          SimKind = "eio"           // fail every disk write; clear and restart at heal
+	// SimCrashPoint stops each node at Point of its protocol ("vote": right
+	// after it grants a vote) and restarts it Window later, while held.
+	SimCrashPoint SimKind = "crash-point"
 )
 
 // ResolveForSim resolves f for a simulated cluster of ids (sorted). role
@@ -173,6 +178,19 @@ func ResolveForSim(f Fault, ids []string, role func(string) (string, error)) (Si
 		eff.Kind, eff.Window = SimLoseUnsynced, window
 		f.Params = withParam(f.Params, "window", window.String())
 		f.Note = fmt.Sprintf("simulated disk: unsynced writes kept for %v, then a crash loses them; restarted at heal", window)
+	case name == KillAfterVote:
+		down, err := paramDuration(f.Params, "down", 0)
+		if err != nil {
+			return eff, err
+		}
+		if f.Select == "" {
+			f.Select = SelectAll
+		}
+		if err := nodes(); err != nil {
+			return eff, err
+		}
+		eff.Kind, eff.Point, eff.Window = SimCrashPoint, "vote", down
+		f.Note = fmt.Sprintf("simulated crash right after each vote granted, restarted %v later", down)
 	case name == "disk-eio":
 		if err := nodes(); err != nil {
 			return eff, err

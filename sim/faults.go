@@ -199,6 +199,16 @@ func (r *run) effect(eff nemesis.SimEffect) func() {
 				w.nodes[id].msgs.Reset()
 			}
 		}
+	case nemesis.SimCrashPoint:
+		for _, id := range eff.Nodes {
+			w.nodes[id].crashAt[eff.Point]++
+			w.nodes[id].crashDown[eff.Point] = eff.Window
+		}
+		return func() {
+			for _, id := range eff.Nodes {
+				w.nodes[id].crashAt[eff.Point]--
+			}
+		}
 	case nemesis.SimEIO:
 		for _, id := range eff.Nodes {
 			w.nodes[id].eio = true

@@ -81,6 +81,10 @@ type node struct {
 	clock  *seam.Clock
 	msgs   *seam.Messages
 	eio    bool
+	// crashAt counts the crash-point faults armed on the node by point;
+	// crashDown is how long the latest keeps it down.
+	crashAt   map[string]int
+	crashDown map[string]time.Duration
 }
 
 type event struct {
@@ -127,6 +131,10 @@ type World struct {
 	clients *clients
 	// MaxEvents guards against a livelock: past it Run fails.
 	MaxEvents int64
+	// crashes counts the stops at crash points; err is the first error of
+	// a restart scheduled by the world itself.
+	crashes int
+	err     error
 }
 
 // NewWorld returns a world of the nodes ids (sorted), with its random
@@ -135,7 +143,7 @@ func NewWorld(ids []string, seed int64) *World {
 	w := &World{net: rand.New(rand.NewPCG(uint64(seed), 0x6e65_7477_6f72_6b)), ids: slices.Clone(ids),
 		nodes: map[string]*node{}, cut: map[[2]string]int{}, MaxEvents: 2_000_000_000}
 	for i, id := range ids {
-		n := &node{id: id}
+		n := &node{id: id, crashAt: map[string]int{}, crashDown: map[string]time.Duration{}}
 		n.clock = seam.NewClock(func() time.Time { return Epoch.Add(w.now) })
 		n.msgs = seam.NewMessages(nil)
 		_ = n.msgs.SetRules(nil, seed+int64(i))
@@ -196,24 +204,44 @@ func (w *World) latency() time.Duration {
 	return d
 }
 
-// Send sends msg from node from to node to: it arrives after a network
-// delay unless a partition cuts the link when it arrives, the receiver is
-// down, or a message fault drops it; a message fault may also delay,
-// duplicate or reorder it. Messages to a paused node wait for it.
-func (w *World) Send(from, to string, msg any) {
+// Send sends msg from node from to node to. A message fault at the sender
+// (seam.Messages, as the node's transport shim) may drop it, duplicate it
+// or hold a copy back before it is transmitted; a transmitted copy is in
+// flight for a network delay, and is lost if the receiver is down, or
+// restarts, before it arrives, or a partition cuts the link when it
+// arrives. Messages to a paused node wait for it. Send returns how long
+// until the last copy leaves the sender (0: at once, or dropped).
+func (w *World) Send(from, to string, msg any) time.Duration {
 	src, dst := w.nodes[from], w.nodes[to]
 	if src == nil || dst == nil || !src.up {
-		return
+		return 0
 	}
-	for _, extra := range src.msgs.Plan(to) {
+	var last time.Duration
+	transmit := func() {
 		epoch := dst.epoch
-		w.at(w.latency()+extra, func() {
+		w.at(w.latency(), func() {
 			if w.cut[[2]string{from, to}] > 0 {
 				return
 			}
 			w.onNode(dst, epoch, func() { w.cluster.Deliver(to, msg) })
 		})
 	}
+	for _, held := range src.msgs.Plan(to) {
+		if held == 0 {
+			transmit()
+			continue
+		}
+		// Held back by the sender's shim, whose timer dies with the
+		// sender's process.
+		srcEpoch := src.epoch
+		w.at(held, func() {
+			if src.up && src.epoch == srcEpoch {
+				transmit()
+			}
+		})
+		last = max(last, held)
+	}
+	return last
 }
 
 // CrashStop stops node id because it failed (a write that returned EIO):
@@ -280,6 +308,9 @@ func (w *World) runUntil(t time.Duration) error {
 		e := heap.Pop(&w.queue).(event)
 		w.now = e.at
 		e.run()
+		if w.err != nil {
+			return w.err
+		}
 		if w.events++; w.events > w.MaxEvents {
 			return fmt.Errorf("simulation ran %d events by %v of virtual time: a livelock?", w.events, w.now)
 		}
@@ -293,4 +324,38 @@ func (w *World) runUntil(t time.Duration) error {
 func (w *World) Reachable(id string) bool {
 	n := w.nodes[id]
 	return n.up && !n.paused
+}
+
+// Point tells the world that node id reached a step of its protocol that
+// a crash-point fault may stop it at ("vote": it just sent a granted
+// vote), and that what the step sent leaves the node after sent (see
+// Send). An armed node is stopped once it has: at once when sent is 0, and
+// Point then returns true, after which the caller must do nothing more
+// for the node.
+func (w *World) Point(id, point string, sent time.Duration) bool {
+	n := w.nodes[id]
+	if !n.up || n.crashAt[point] == 0 {
+		return false
+	}
+	down := n.crashDown[point]
+	crash := func() {
+		w.stop(id, false)
+		w.crashes++
+		w.at(down, func() {
+			if err := w.start(id); err != nil && w.err == nil {
+				w.err = err
+			}
+		})
+	}
+	if sent == 0 {
+		crash()
+		return true
+	}
+	epoch := n.epoch
+	w.at(sent, func() {
+		if n.up && n.epoch == epoch {
+			crash()
+		}
+	})
+	return false
 }

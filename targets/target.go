@@ -28,8 +28,12 @@ type Bug struct {
 	// root, e.g. docs/scenarios/x.yaml) that exposes it: Nemesis then
 	// names the nemeses the scenario uses, timed so that they overlap.
 	Scenario string
-	Workload string
-	Checker  string
+	// SimScenario, when set, is the scenario that exposes it in the
+	// simulator (`faultline sim`), where faults can be timed to protocol
+	// steps (nemesis kill-after-vote) that no real runtime can time.
+	SimScenario string
+	Workload    string
+	Checker     string
 }
 
 // Workload is one workload a target serves: a generator of package

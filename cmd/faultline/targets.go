@@ -46,6 +46,9 @@ func newTargetsCommand(g *globals) *cobra.Command {
 					}
 					fmt.Fprintf(w, "    %-20s %s\n    %-20s exposed by --workload %s %s, checker %s\n",
 						b.Name, b.Description, "", b.Workload, how, b.Checker)
+					if b.SimScenario != "" {
+						fmt.Fprintf(w, "    %-20s in the simulator: faultline sim --scenario %s\n", "", b.SimScenario)
+					}
 				}
 			}
 			fmt.Fprintf(w, "nemeses: %s\n", strings.Join(nemesis.Names(), ", "))

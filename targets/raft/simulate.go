@@ -146,9 +146,16 @@ func (c *simulated) process(id string) {
 			c.w.CrashStop(id, err)
 			return
 		}
+		voted, sent := false, time.Duration(0)
 		for _, msg := range b.Messages {
 			msg.Entries = slices.Clone(msg.Entries) // as a real transport copies
-			c.w.Send(msg.From, msg.To, msg)
+			d := c.w.Send(msg.From, msg.To, msg)
+			if msg.Type == core.MsgVoteResp && !msg.Reject {
+				voted, sent = true, max(sent, d)
+			}
+		}
+		if voted && c.w.Point(id, "vote", sent) {
+			return // stopped right after its vote went out
 		}
 		for _, r := range b.Replies {
 			if call := n.waiting[r.ID]; call != nil {

@@ -95,3 +95,29 @@ func TestSimCatchesBugs(t *testing.T) {
 		}
 	}
 }
+
+// forget-vote is caught under its simulator scenario (a voter stopped
+// right after each vote), and the correct build passes under it.
+func TestSimForgetVote(t *testing.T) {
+	for seed := int64(1); seed <= 2; seed++ {
+		for _, bug := range []string{"forget-vote", ""} {
+			cfg := store.DefaultConfig()
+			cfg.Runtime, cfg.Target, cfg.Workload, cfg.Seed = harness.RuntimeSim, "raft", "register", seed
+			cfg.Scenario, cfg.TimeLimit, cfg.Store = "../../docs/scenarios/forget-vote-sim.yaml", time.Minute, t.TempDir()
+			want := checker.True
+			if bug != "" {
+				cfg.Bugs, want = []string{bug}, checker.False
+			}
+			if err := harness.ValidateConfig(&cfg); err != nil {
+				t.Fatal(err)
+			}
+			out, err := harness.Run(context.Background(), cfg, harness.RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Results.Valid != want {
+				t.Errorf("bug %q, seed %d: %s, want %s", bug, seed, out.Results.Valid, want)
+			}
+		}
+	}
+}

@@ -193,10 +193,12 @@ func (Target) Bugs() []targets.Bug {
 		{
 			Name: BugForgetVote,
 			Description: "the vote is not persisted, so a restarted node can vote twice in one term and two " +
-				"leaders can share a term; needs a restart within an election and is rarely exposed (see docs/detection.md)",
-			Nemesis:  []string{"partition-leader", "kill"},
-			Workload: "register",
-			Checker:  "linearizable",
+				"leaders can share a term; needs a restart within an election and is rarely exposed on real runtimes " +
+				"(see docs/detection.md); the simulator stops a node right after it votes (docs/simulation.md)",
+			Nemesis:     []string{"partition-leader", "kill"},
+			SimScenario: "docs/scenarios/forget-vote-sim.yaml",
+			Workload:    "register",
+			Checker:     "linearizable",
 		},
 	}
 }
