@@ -97,6 +97,9 @@ func ValidateConfig(c *store.Config) error {
 		if n == nemesis.KillAfterVote && c.Runtime != RuntimeSim {
 			return &FieldError{"nemesis", n, nemesis.ErrSimulatorOnly.Error()}
 		}
+		if n == nemesis.KillAfterVote && !targets.HasRole(t, nemesis.SelectLeader) {
+			return &FieldError{"nemesis", n, fmt.Sprintf("it stops nodes right after they vote, and target %s holds no elections", c.Target)}
+		}
 	}
 	for _, n := range c.Nemeses {
 		if err := checkRole(t, n, ""); err != nil {

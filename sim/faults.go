@@ -219,9 +219,7 @@ func (r *run) effect(eff nemesis.SimEffect) func() {
 		return func() {
 			for _, id := range eff.Nodes {
 				w.nodes[id].eio = false
-				if w.nodes[id].up {
-					r.cl.SetEIO(id, false)
-				}
+				r.cl.SetEIO(id, false) // its disk outlives a crash-stop
 			}
 			r.startAll(eff.Nodes)
 		}

@@ -62,6 +62,8 @@ type Cluster interface {
 	Role(role string) (string, error)
 	// SetEIO makes every disk write and sync of node id fail (on) or work
 	// again. A node whose write fails crash-stops through World.CrashStop.
+	// It may be called for a node that is down: its disk outlives it. A
+	// node started while the fault lasts gets SetEIO(id, true) after Start.
 	SetEIO(id string, on bool)
 }
 

@@ -44,29 +44,13 @@ func OpenStorage(dir string, disk *seam.Disk) (*Storage, map[string]core.State, 
 		return nil, nil, err
 	}
 	path := filepath.Join(dir, StateFile)
-	state := map[string]core.State{}
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, nil, err
 	}
-	good := int64(0)
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	for line := 1; sc.Scan(); line++ {
-		var rec map[string]core.State
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			if good+int64(len(sc.Bytes())) >= int64(len(b))-1 {
-				break // torn last record
-			}
-			return nil, nil, fmt.Errorf("%s line %d: %w", path, line, err)
-		}
-		for k, s := range rec {
-			state[k] = s
-		}
-		good += int64(len(sc.Bytes())) + 1
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	state, good, err := readLog(path, b)
+	if err != nil {
+		return nil, nil, err
 	}
 	if good < int64(len(b)) {
 		if err := os.Truncate(path, good); err != nil {
@@ -114,11 +98,48 @@ func (s *Storage) Save(changed map[string]core.State) error {
 }
 
 func (s *Storage) append(rec map[string]core.State) (int, error) {
-	b, err := json.Marshal(rec)
+	b, err := encodeRecord(rec)
 	if err != nil {
 		return 0, err
 	}
-	return s.w.Write(append(b, '\n'))
+	return s.w.Write(b)
+}
+
+// encodeRecord returns rec as one line of the state log.
+func encodeRecord(rec map[string]core.State) ([]byte, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// readLog parses the state log b (read from name, for errors): every key's
+// state as of its last record, and the length of the prefix of whole
+// records. A torn last record (a crash mid-write) is left out of both; a
+// bad record before the last is an error naming its line.
+func readLog(name string, b []byte) (map[string]core.State, int64, error) {
+	state := map[string]core.State{}
+	good := int64(0)
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	for line := 1; sc.Scan(); line++ {
+		var rec map[string]core.State
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			if good+int64(len(sc.Bytes())) >= int64(len(b))-1 {
+				break // torn last record
+			}
+			return nil, 0, fmt.Errorf("%s line %d: %w", name, line, err)
+		}
+		for k, s := range rec {
+			state[k] = s
+		}
+		good += int64(len(sc.Bytes())) + 1
+	}
+	if err := sc.Err(); err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return state, good, nil
 }
 
 // compact writes every key's state to a new file, fsyncs it and renames it
@@ -130,9 +151,9 @@ func (s *Storage) compact() error {
 		return err
 	}
 	w := s.disk.Wrap(tmp, f)
-	b, err := json.Marshal(s.state)
+	b, err := encodeRecord(s.state)
 	if err == nil {
-		_, err = w.Write(append(b, '\n'))
+		_, err = w.Write(b)
 	}
 	if err == nil {
 		err = w.Sync()
@@ -148,7 +169,7 @@ func (s *Storage) compact() error {
 		return err
 	}
 	_ = s.w.Close()
-	s.size = int64(len(b)) + 1
+	s.size = int64(len(b))
 	return s.open(os.O_APPEND)
 }
 

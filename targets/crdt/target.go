@@ -28,7 +28,9 @@ func BugNames() []string {
 
 // Target is the bundled CRDT store: every node accepts reads and writes of
 // PN-Counters, OR-Sets, LWW and MV registers and converges by gossip. It
-// has no roles. It implements targets.Target and targets.HealthChecker.
+// has no roles. It implements targets.Target and targets.HealthChecker,
+// and harness.Simulable: SimTarget (simulate.go) runs it under `faultline
+// sim`.
 type Target struct{}
 
 var (
