@@ -24,7 +24,7 @@ const ShrunkScenarioFile = "shrunk-scenario.yaml"
 
 func newShrinkCommand(g *globals) *cobra.Command {
 	var outPath string
-	var maxTests int
+	var maxTests, seeds int
 	cmd := &cobra.Command{
 		Use:   "shrink <run-dir>",
 		Short: "Reduce a failing run's faults to the smallest scenario that still fails (re-running in the simulator)",
@@ -83,8 +83,13 @@ simulator (nothing to shrink), 254 bad input.`,
 			log := g.logger()
 			w := cmd.OutOrStdout()
 			began := time.Now()
-			try := func(c shrink.Candidate) (bool, error) {
+			// runOne runs c in the simulator with seed and reports whether
+			// a checker found an anomaly.
+			runs := 0
+			runOne := func(c shrink.Candidate, seed int64) (bool, error) {
+				runs++
 				cfg := base
+				cfg.Seed = seed
 				cfg.Scenario = filepath.Join(work, "candidate.yaml")
 				cfg.TimeLimit = c.TimeLimit
 				cfg.Store = filepath.Join(work, "store")
@@ -108,9 +113,54 @@ simulator (nothing to shrink), 254 bad input.`,
 				}
 				return out.Results.Valid == checker.False, nil
 			}
+			// A candidate fails when it fails on at least as many of the
+			// seeds as the run's own faults do (need, set below), so that
+			// what shrink keeps fails for more than one timing.
+			need := 0
+			try := func(c shrink.Candidate) (bool, error) {
+				failed := 0
+				for i := range seeds {
+					if failed+seeds-i < need {
+						return false, nil // cannot reach need
+					}
+					f, err := runOne(c, base.Seed+int64(i))
+					if err != nil {
+						return false, err
+					}
+					if f {
+						failed++
+					} else if i == 0 {
+						return false, nil // the run's own seed must fail
+					}
+					if failed >= need && need > 0 {
+						return true, nil
+					}
+				}
+				return failed >= max(need, 1), nil
+			}
 			first := shrink.Candidate{Faults: nemesis.ScenarioOf(faults, start, healed), TimeLimit: base.TimeLimit}
-			fmt.Fprintf(w, "shrinking %s: %s\n", dir, shrink.SizeOf(first))
-			best, tests, err := shrink.Shrink(first, try, shrink.Options{MaxTests: maxTests, Log: func(step string, c shrink.Candidate) {
+			if seeds < 1 {
+				return badInputf("--seeds: %d: must be at least 1", seeds)
+			}
+			for i := range seeds {
+				f, err := runOne(first, base.Seed+int64(i))
+				if err != nil {
+					return err
+				}
+				if f {
+					need++
+				} else if i == 0 {
+					need = 0
+					break
+				}
+			}
+			if need == 0 {
+				fmt.Fprintln(w, shrink.ErrNotFailing)
+				return verdict(exitUnknown)
+			}
+			fmt.Fprintf(w, "shrinking %s: %s; it fails in the simulator on %d of seeds %d..%d, and so must every smaller candidate\n",
+				dir, shrink.SizeOf(first), need, base.Seed, base.Seed+int64(seeds)-1)
+			best, candidates, err := shrink.Shrink(first, try, shrink.Options{MaxTests: maxTests, Log: func(step string, c shrink.Candidate) {
 				fmt.Fprintf(w, "  still fails with %s (%s)\n", shrink.SizeOf(c), step)
 			}})
 			if err != nil {
@@ -129,9 +179,9 @@ simulator (nothing to shrink), 254 bad input.`,
 			}
 			reproduce := fmt.Sprintf("--target %s --workload %s --nodes %d%s --seed %d --scenario %s",
 				base.Target, base.Workload, base.Nodes, bug, base.Seed, outPath)
-			comment := fmt.Sprintf("Shrunk by 'faultline shrink %s' in %d simulated runs (%v):\n"+
+			comment := fmt.Sprintf("Shrunk by 'faultline shrink %s' in %d candidates, %d simulated runs (%v):\n"+
 				"from %s\nto   %s.\nReproduce:\n  faultline sim %s --time %v\n  faultline run --runtime docker %s --time-limit %v",
-				dir, tests, time.Since(began).Round(time.Millisecond), shrink.SizeOf(first), shrink.SizeOf(best),
+				dir, candidates, runs, time.Since(began).Round(time.Millisecond), shrink.SizeOf(first), shrink.SizeOf(best),
 				reproduce, best.TimeLimit, reproduce, best.TimeLimit)
 			text, err := nemesis.MarshalScenario(best.Faults, comment)
 			if err != nil {
@@ -140,13 +190,14 @@ simulator (nothing to shrink), 254 bad input.`,
 			if err := os.WriteFile(outPath, text, 0o644); err != nil {
 				return err
 			}
-			log.Info("shrunk", zap.String("scenario", outPath), zap.Int("runs", tests))
-			fmt.Fprintf(w, "original: %s\nshrunk:   %s (%d simulated runs, %v)\nscenario: %s\nreproduce: faultline sim %s --time %v\n",
-				shrink.SizeOf(first), shrink.SizeOf(best), tests, time.Since(began).Round(time.Millisecond), outPath, reproduce, best.TimeLimit)
+			log.Info("shrunk", zap.String("scenario", outPath), zap.Int("runs", runs))
+			fmt.Fprintf(w, "original: %s\nshrunk:   %s (%d candidates, %d simulated runs, %v)\nscenario: %s\nreproduce: faultline sim %s --time %v\n",
+				shrink.SizeOf(first), shrink.SizeOf(best), candidates, runs, time.Since(began).Round(time.Millisecond), outPath, reproduce, best.TimeLimit)
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&outPath, "out", "o", "", "where to write the scenario (default <run-dir>/"+ShrunkScenarioFile+")")
-	cmd.Flags().IntVar(&maxTests, "max-runs", 300, "most simulated runs to try")
+	cmd.Flags().IntVar(&maxTests, "max-runs", 300, "most candidates to try")
+	cmd.Flags().IntVar(&seeds, "seeds", 3, "try each candidate with the run's seed and the next seeds-1 (other timings and operations): it must fail on as many as the run's own faults do, so that the result does not hang on one timing")
 	return cmd
 }
