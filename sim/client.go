@@ -19,6 +19,9 @@ type Call struct {
 	// Deadline is the virtual time by which the client gives up, for
 	// nodes that bound their own work by the client's deadline.
 	Deadline time.Duration
+	// Prev, on a call made to resolve an indefinite answer (Resolver),
+	// is the call that got it.
+	Prev *Call
 
 	id   uint64
 	c    *clientCall
@@ -40,6 +43,21 @@ type Answer struct {
 	MoveOn bool
 }
 
+// Resolver is implemented by clusters whose clients, after an indefinite
+// answer to an operation that changes state (a timeout, a reset
+// connection, an indefinite error), ask the system what became of it, as
+// twopc's client asks the coordinator for a transfer's outcome.
+type Resolver interface {
+	// ResolveFor is how long after the indefinite answer the client
+	// keeps asking.
+	ResolveFor() time.Duration
+	// Resolve asks what became of the operation of call.Prev, whose
+	// answer was cause. The cluster answers call with World.Answer: OK or
+	// Fail once it knows, Info when it gives up; by call.Deadline the
+	// client gives up and records cause.
+	Resolve(call *Call, cause Answer)
+}
+
 // Client behaviour, as the bundled HTTP clients behave.
 const (
 	// ProbeEvery sends every ProbeEvery-th read of a worker to another
@@ -58,7 +76,10 @@ type clientCall struct {
 	hop     int
 	hopID   uint64
 	done    bool
-	finish  func(res history.Op)
+	call    *Call // the current hop's
+	// resolving is set once an indefinite answer is being resolved.
+	resolving bool
+	finish    func(res history.Op)
 	timeout time.Duration
 	// What the worker learns: the node a redirect named (-1: none),
 	// whether to move to another node, and how long to wait first.
@@ -94,7 +115,11 @@ func (cs *clients) invoke(op history.Op, idx int, done func(res history.Op, c *c
 		cs.record(res)
 		done(res, c)
 	}
-	cs.w.at(c.timeout, func() { cs.end(c, Answer{Type: history.Info, Error: "timeout"}, true) })
+	cs.w.at(c.timeout, func() {
+		if !c.resolving {
+			cs.end(c, Answer{Type: history.Info, Error: "timeout"}, true)
+		}
+	})
 	cs.hop(c)
 }
 
@@ -105,6 +130,7 @@ func (cs *clients) hop(c *clientCall) {
 	cs.nextID++
 	c.hopID = cs.nextID
 	call := &Call{Op: c.op, Deadline: c.start + c.timeout, id: c.hopID, c: c, node: id}
+	c.call = call
 	if !n.up {
 		cs.w.at(refusedAfter, func() {
 			if c.hopID == call.id {
@@ -182,6 +208,30 @@ func (cs *clients) crashed(id string) {
 // write may have happened. Reads that fail in doubt are failures: they
 // changed nothing.
 func (cs *clients) end(c *clientCall, a Answer, sent bool) {
+	if c.done {
+		return
+	}
+	if rs, ok := cs.w.cluster.(Resolver); ok && a.Type == history.Info && sent && c.op.F != "read" && !c.resolving && c.call != nil {
+		// Ask what became of it, as the real client does; the answer to
+		// the resolving call ends c.
+		c.resolving = true
+		cs.nextID++
+		c.hopID = cs.nextID
+		rc := &Call{Op: c.op, Deadline: cs.w.now + rs.ResolveFor(), Prev: c.call, id: c.hopID, c: c}
+		cs.w.at(rs.ResolveFor(), func() {
+			if c.hopID == rc.id {
+				a.Error += "; outcome unknown after " + rs.ResolveFor().String()
+				cs.finishEnd(c, a, true)
+			}
+		})
+		rs.Resolve(rc, a)
+		return
+	}
+	cs.finishEnd(c, a, sent)
+}
+
+// finishEnd completes c with a, as end does, without resolving.
+func (cs *clients) finishEnd(c *clientCall, a Answer, sent bool) {
 	if c.done {
 		return
 	}

@@ -196,6 +196,15 @@ func (w *World) onNode(n *node, epoch int, f func()) {
 	f()
 }
 
+// Later runs f after d of virtual time whatever the nodes do: for what a
+// cluster does on its clients' behalf (a client's retries), not for a
+// node's own timers (After).
+func (w *World) Later(d time.Duration, f func()) { w.at(d, f) }
+
+// Latency draws one network delay, as every message and client request
+// takes.
+func (w *World) Latency() time.Duration { return w.latency() }
+
 // latency draws one network delay: 0.2-2 ms, one time in 20 up to 8 ms
 // more.
 func (w *World) latency() time.Duration {

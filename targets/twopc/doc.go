@@ -16,6 +16,10 @@
 //     the records (fsync when asked), then send, then reply.
 //   - The node shell around a Machine: HTTP client API, transport, the log
 //     file (through the disk seam) and the clock.
+//   - The simulator's adapter (SimTarget, simulate.go): the same Machines
+//     under `faultline sim`, each driven as Node.Run drives it, its log a
+//     MemStorage, its clients' answers classified and resolved as Client
+//     does.
 //
 // # Protocol
 //

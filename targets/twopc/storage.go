@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"syscall"
 
 	"github.com/faultline-io/faultline/targets/seam"
 )
@@ -89,3 +91,70 @@ func (s *Storage) Append(recs []Record, fsync bool) error {
 
 // Close closes the log (flushing what the disk seam holds).
 func (s *Storage) Close() error { return s.w.Close() }
+
+// MemStorage is a node's log in memory, for the simulator and tests: an
+// Appender whose records survive for as long as the value does, so a node
+// restarts on the same MemStorage. Records appended without fsync sit in
+// the page cache: a crash keeps them, LoseUnsynced (a power loss) drops
+// them. With EIO set, every fsync fails as the disk seam's disk-eio does
+// (the records stay unsynced); appends without fsync still succeed. It is
+// not safe for concurrent use.
+type MemStorage struct {
+	synced, unsynced []Record
+	// EIO makes every fsync fail with EIO.
+	EIO bool
+}
+
+// Append implements Appender. It keeps its own copies of recs.
+func (s *MemStorage) Append(recs []Record, fsync bool) error {
+	for _, r := range recs {
+		r.Participants = slices.Clone(r.Participants)
+		r.Ops = cloneOps(r.Ops)
+		s.unsynced = append(s.unsynced, r)
+	}
+	if !fsync {
+		return nil
+	}
+	if s.EIO {
+		return &os.PathError{Op: "fsync", Path: LogFile, Err: syscall.EIO}
+	}
+	s.synced = append(s.synced, s.unsynced...)
+	s.unsynced = nil
+	return nil
+}
+
+// Records returns every record the log holds, synced or not, in order:
+// what OpenStorage would read back after a crash. The caller may keep them.
+func (s *MemStorage) Records() []Record {
+	out := make([]Record, 0, len(s.synced)+len(s.unsynced))
+	for _, r := range append(slices.Clip(s.synced), s.unsynced...) {
+		r.Participants = slices.Clone(r.Participants)
+		r.Ops = cloneOps(r.Ops)
+		out = append(out, r)
+	}
+	return out
+}
+
+// LoseUnsynced drops every record appended since the last fsync.
+func (s *MemStorage) LoseUnsynced() { s.unsynced = nil }
+
+// cloneOps deep-copies ops (their value pointers included), as a JSON
+// round trip through the log or the transport would.
+func cloneOps(ops []TxnOp) []TxnOp {
+	if ops == nil {
+		return nil
+	}
+	out := make([]TxnOp, len(ops))
+	for i, op := range ops {
+		if op.Value != nil {
+			v := *op.Value
+			op.Value = &v
+		}
+		if op.Expect != nil {
+			v := *op.Expect
+			op.Expect = &v
+		}
+		out[i] = op
+	}
+	return out
+}

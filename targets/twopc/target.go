@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/faultline-io/faultline/cluster"
+	simulator "github.com/faultline-io/faultline/sim"
 	"github.com/faultline-io/faultline/targets"
 	"github.com/faultline-io/faultline/targets/peer"
 )
@@ -36,7 +37,8 @@ func BugNames() []string {
 // Target is the bundled two-phase-commit bank: a coordinator (the lowest
 // node id) runs every transaction over participants that hold the
 // accounts (and register keys), sharded. It implements targets.Target,
-// targets.RoleResolver, targets.HealthChecker and targets.StatsReporter.
+// targets.RoleResolver, targets.HealthChecker and targets.StatsReporter,
+// and runs under the simulator (SimTarget).
 type Target struct{}
 
 var (
@@ -90,6 +92,12 @@ func (Target) NodeCommand(self cluster.Peer, peers []cluster.Peer, dataDir strin
 	}
 	return args
 }
+
+// SimTarget returns the twopc target under the simulator (`faultline
+// sim`, harness.Simulable): the same Machine the node shell runs, driven as
+// Node.Run drives it, each node's log a MemStorage that survives restarts
+// and loses what was not fsynced when a crash is a power loss.
+func (Target) SimTarget() simulator.Target { return simTarget{} }
 
 // NewClient returns a client for one worker of workload.
 func (Target) NewClient(nodes []cluster.Node, workload string) (targets.Client, error) {
