@@ -70,17 +70,17 @@ const (
 
 // clientCall is one operation in flight, over one or more hops.
 type clientCall struct {
-	op      history.Op // the invocation as recorded
-	start   time.Duration
-	idx     int // node index of the current hop
-	hop     int
-	hopID   uint64
-	done    bool
-	call    *Call // the current hop's
+	op    history.Op // the invocation as recorded
+	start time.Duration
+	idx   int // node index of the current hop
+	hop   int
+	hopID uint64
+	done  bool
+	call  *Call // the current hop's
 	// resolving is set once an indefinite answer is being resolved.
 	resolving bool
 	finish    func(res history.Op)
-	timeout time.Duration
+	timeout   time.Duration
 	// What the worker learns: the node a redirect named (-1: none),
 	// whether to move to another node, and how long to wait first.
 	lead   int
