@@ -53,48 +53,116 @@ var fastRegisterEnabled = true
 // fastRegister reports whether it proved part linearizable (a witness was
 // built and checked). False means undecided, never "not linearizable".
 func fastRegister(part []*regOp) bool {
-	order := fastWitness(part)
+	return new(fastScratch).register(part)
+}
+
+// register is fastRegister with s's memory.
+func (s *fastScratch) register(part []*regOp) bool {
+	order := s.witness(part)
 	return order != nil && verifyWitness(order)
+}
+
+// fastScratch is the working memory of fastWitness, kept by one goroutine
+// from key to key so that a key costs no allocation once the largest has
+// been seen. What witness returns lives in it until the next call.
+type fastScratch struct {
+	index    map[int64]int32 // value → its entry in values
+	indexCap int             // the most entries index has held
+	values   []fastValue
+	clusters []fastCluster
+	of       []int32 // per op of part: its cluster, for included reads
+	reads    []int32 // the included reads, by cluster (see fastCluster.reads)
+	chains   []*regOp
+	blocks   []fastBlock
+	order    []*regOp
+}
+
+// fastValue is what fastWitness knows of one value.
+type fastValue struct {
+	est     int32 // index in part of the op establishing it; -1: none
+	cluster int32 // its cluster, once an included op establishes it; -1: none
+	needed  bool  // some included op may observe it
 }
 
 // fastCluster is the ops observing one value.
 type fastCluster struct {
-	est   int32   // index in part of the op establishing the value; -1 for null
-	reads []int32 // ok reads of the value
-	out   int32   // the included cas from the value; -1 if none
-	next  int32   // cluster established by out; -1 if none
-	head  bool    // not established by a cas: a chain starts here
+	est   int32    // index in part of the op establishing the value; -1 for null
+	reads [2]int32 // ok reads of the value: fastScratch.reads[reads[0]:reads[1]]
+	out   int32    // the included cas from the value; -1 if none
+	next  int32    // cluster established by out; -1 if none
+	head  bool     // not established by a cas: a chain starts here
+}
+
+// fastBlock is a chain of clusters: fastScratch.chains[start:end].
+type fastBlock struct {
+	start, end      int
+	minRet, maxCall int64
+	null            bool
 }
 
 // fastWitness returns the candidate linearization of part (the ops it
 // includes, in order), or nil if part does not qualify or its structure
 // rules out a witness.
 func fastWitness(part []*regOp) []*regOp {
+	return new(fastScratch).witness(part)
+}
+
+// value returns v's entry, adding it if need be.
+func (s *fastScratch) value(v int64) *fastValue {
+	i, ok := s.index[v]
+	if !ok {
+		i = int32(len(s.values))
+		s.index[v] = i
+		s.values = append(s.values, fastValue{est: -1, cluster: -1})
+	}
+	return &s.values[i]
+}
+
+// lookup returns v's entry, or nil.
+func (s *fastScratch) lookup(v int64) *fastValue {
+	if i, ok := s.index[v]; ok {
+		return &s.values[i]
+	}
+	return nil
+}
+
+// witness is fastWitness with s's memory.
+func (s *fastScratch) witness(part []*regOp) []*regOp {
+	// Clearing a map costs its capacity: one that a much larger key grew
+	// is dropped rather than cleared for every small key after it.
+	if s.index == nil || s.indexCap > 2*len(part)+1024 {
+		s.index, s.indexCap = make(map[int64]int32, len(part)), 0
+	} else {
+		clear(s.index)
+	}
+	s.indexCap = max(s.indexCap, len(part))
+	s.values = s.values[:0]
+
 	// Qualify: every write and cas target is unique in the key.
-	est := make(map[int64]int32, len(part))
 	for i, op := range part {
 		if op.f == regRead {
 			continue
 		}
-		v := op.target()
-		if _, dup := est[v]; dup {
+		e := s.value(op.target())
+		if e.est >= 0 {
 			return nil
 		}
-		est[v] = int32(i)
+		e.est = int32(i)
 	}
 
 	// Values that must be established: observed by an ok read or an ok
 	// cas, or the from value of an unknown cas whose own target must be.
-	needed := make(map[int64]bool, len(est))
-	var need func(v int64)
-	need = func(v int64) {
-		for !needed[v] {
-			needed[v] = true
-			e, ok := est[v]
-			if !ok || part[e].f != regCas || !part[e].unknown {
+	need := func(v int64) {
+		for {
+			e := s.value(v)
+			if e.needed {
 				return
 			}
-			v = part[e].arg
+			e.needed = true
+			if e.est < 0 || part[e.est].f != regCas || !part[e.est].unknown {
+				return
+			}
+			v = part[e.est].arg
 		}
 	}
 	for _, op := range part {
@@ -107,19 +175,24 @@ func fastWitness(part []*regOp) []*regOp {
 		}
 	}
 	included := func(op *regOp) bool {
-		return !op.unknown || op.f != regRead && needed[op.target()]
+		return !op.unknown || op.f != regRead && s.lookup(op.target()).needed
 	}
 
 	// One cluster per value an included op establishes; cluster 0 is null.
-	clusters := []fastCluster{{est: -1, out: -1, next: -1, head: true}}
-	id := make(map[int64]int32, len(est))
+	clusters := append(s.clusters[:0], fastCluster{est: -1, out: -1, next: -1, head: true})
 	for i, op := range part {
 		if op.f != regRead && included(op) {
-			id[op.target()] = int32(len(clusters))
+			s.lookup(op.target()).cluster = int32(len(clusters))
 			clusters = append(clusters, fastCluster{est: int32(i), out: -1, next: -1, head: op.f == regWrite})
 		}
 	}
+	s.clusters = clusters
+	// The reads of each cluster, in the order of part, laid out cluster
+	// after cluster in s.reads: counted first, then placed.
+	of := slices.Grow(s.of[:0], len(part))[:len(part)]
+	s.of = of
 	for i, op := range part {
+		of[i] = -1
 		if !included(op) {
 			continue
 		}
@@ -127,38 +200,50 @@ func fastWitness(part []*regOp) []*regOp {
 		case regRead:
 			c := int32(0)
 			if !op.readNull {
-				var ok bool
-				if c, ok = id[op.read]; !ok {
+				e := s.lookup(op.read)
+				if e == nil || e.cluster < 0 {
 					return nil // a value nothing included writes
 				}
+				c = e.cluster
 			}
-			clusters[c].reads = append(clusters[c].reads, int32(i))
+			of[i] = c
+			clusters[c].reads[1]++
 		case regCas:
-			c, ok := id[op.arg]
-			if !ok || clusters[c].out >= 0 {
+			e := s.lookup(op.arg)
+			if e == nil || e.cluster < 0 || clusters[e.cluster].out >= 0 {
 				return nil // from a value never written, or two cas from it
 			}
-			clusters[c].out = int32(i)
-			clusters[c].next = id[op.to]
+			clusters[e.cluster].out = int32(i)
+			clusters[e.cluster].next = s.lookup(op.to).cluster
+		}
+	}
+	n := int32(0)
+	for c := range clusters {
+		k := clusters[c].reads[1]
+		clusters[c].reads = [2]int32{n, n}
+		n += k
+	}
+	reads := slices.Grow(s.reads[:0], int(n))[:n]
+	s.reads = reads
+	for i, c := range of {
+		if c >= 0 {
+			reads[clusters[c].reads[1]] = int32(i)
+			clusters[c].reads[1]++
 		}
 	}
 
 	// Blocks: chains of clusters, in order, with their zones.
-	type block struct {
-		ops             []*regOp
-		minRet, maxCall int64
-		null            bool
-	}
-	var blocks []block
+	chains := s.chains[:0]
+	blocks := s.blocks[:0]
 	seen := 0
 	for c := range clusters {
 		if !clusters[c].head {
 			continue
 		}
-		b := block{minRet: math.MaxInt64, maxCall: math.MinInt64, null: c == 0}
+		b := fastBlock{start: len(chains), minRet: math.MaxInt64, maxCall: math.MinInt64, null: c == 0}
 		add := func(i int32) {
 			op := part[i]
-			b.ops = append(b.ops, op)
+			chains = append(chains, op)
 			b.minRet, b.maxCall = min(b.minRet, op.ret), max(b.maxCall, op.call)
 		}
 		for k := int32(c); k >= 0; k = clusters[k].next {
@@ -167,24 +252,26 @@ func fastWitness(part []*regOp) []*regOp {
 			if cl.head && cl.est >= 0 {
 				add(cl.est)
 			}
-			slices.SortFunc(cl.reads, func(a, b int32) int {
+			rs := reads[cl.reads[0]:cl.reads[1]]
+			slices.SortFunc(rs, func(a, b int32) int {
 				return cmp.Or(cmp.Compare(part[a].ret, part[b].ret), cmp.Compare(part[a].call, part[b].call))
 			})
-			for _, r := range cl.reads {
+			for _, r := range rs {
 				add(r)
 			}
 			if cl.out >= 0 {
 				add(cl.out)
 			}
 		}
-		if len(b.ops) > 0 {
+		if b.end = len(chains); b.end > b.start {
 			blocks = append(blocks, b)
 		}
 	}
+	s.chains, s.blocks = chains, blocks
 	if seen != len(clusters) {
 		return nil // a cycle of cas: no chain starts it
 	}
-	slices.SortFunc(blocks, func(a, b block) int {
+	slices.SortFunc(blocks, func(a, b fastBlock) int {
 		if a.null != b.null {
 			if a.null {
 				return -1
@@ -193,10 +280,14 @@ func fastWitness(part []*regOp) []*regOp {
 		}
 		return cmp.Or(cmp.Compare(min(a.minRet, a.maxCall), min(b.minRet, b.maxCall)), cmp.Compare(a.maxCall, b.maxCall))
 	})
-	order := make([]*regOp, 0, len(part))
-	for _, b := range blocks {
-		order = append(order, b.ops...)
+	order := s.order[:0]
+	if order == nil {
+		order = make([]*regOp, 0, len(part)) // empty is a witness; nil is none
 	}
+	for _, b := range blocks {
+		order = append(order, chains[b.start:b.end]...)
+	}
+	s.order = order
 	return order
 }
 

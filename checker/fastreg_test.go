@@ -133,7 +133,7 @@ func TestFastRegisterAgreesWithPorcupine(t *testing.T) {
 			// The checker's own race of models, without the fast path,
 			// and skipped if undecided.
 			fastRegisterEnabled = false
-			porc, _ = checkKey(part, time.Now().Add(time.Second), nil)
+			porc, _ = checkKey(new(fastScratch), part, time.Now().Add(time.Second), nil)
 			fastRegisterEnabled = true
 			if porc == porcupine.Unknown {
 				timedOut++
@@ -385,4 +385,30 @@ func BenchmarkFastPathHotKey20k(b *testing.B) {
 func BenchmarkFastPathHotKey100k(b *testing.B) {
 	b.Run("fast", func(b *testing.B) { benchHotKey(b, 100_000, true) })
 	b.Run("porcupine-5s", func(b *testing.B) { benchHotKey(b, 100_000, false) })
+}
+
+// TestFastScratchReuse: a scratch reused from key to key, large and small
+// (as a checkKeys worker reuses it), finds the witness a fresh one finds.
+func TestFastScratchReuse(t *testing.T) {
+	var s fastScratch
+	for i := range 300 {
+		n := 10 + (i*7919)%3000
+		if i%50 == 0 {
+			n = 20000 // a large key first, then small ones after it
+		}
+		ops := gen.Register(gen.Config{Ops: n, Keys: 1 + i%3, Processes: 2 + i%7, InfoRate: float64(i%5) * 0.05,
+			FailRate: 0.05, Seed: uint64(i), UniqueValues: true})
+		byKey, _, err := convertRegister(ops)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range slices.Sorted(maps.Keys(byKey)) {
+			part := byKey[k]
+			want := slices.Clone(fastWitness(part))
+			got := s.witness(part)
+			if (got == nil) != (want == nil) || !slices.Equal(got, want) {
+				t.Fatalf("case %d key %s: reused scratch gives %d ops, fresh %d", i, k, len(got), len(want))
+			}
+		}
+	}
 }

@@ -32,7 +32,8 @@ func FaultWindows(ops []history.Op) []FaultWindow {
 	var out []FaultWindow
 	open := map[string][]int{}
 	var last int64
-	for _, op := range ops {
+	for i := range ops {
+		op := &ops[i]
 		last = max(last, op.Time)
 		if !op.IsNemesis() {
 			continue

@@ -237,6 +237,7 @@ func checkKeys(parts [][]*regOp, timeout time.Duration, watch *memoryWatch) ([]p
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(parts)) {
 		wg.Go(func() {
+			var scratch fastScratch
 			for {
 				j := int(next.Add(1) - 1)
 				if j >= len(order) {
@@ -247,7 +248,7 @@ func checkKeys(parts [][]*regOp, timeout time.Duration, watch *memoryWatch) ([]p
 					out[k] = porcupine.Unknown
 					continue
 				}
-				out[k], modes[k] = checkKey(parts[k], deadline, watch)
+				out[k], modes[k] = checkKey(&scratch, parts[k], deadline, watch)
 				// Steps fail once the budget is exceeded, which
 				// Porcupine reads as Illegal: a verdict is trusted
 				// only if the budget held until every search of the
@@ -280,14 +281,16 @@ const relaxedBudget = 2 * time.Second
 // linearizable with a checked witness; it never refutes. Every
 // search also stops when watch's budget is exceeded; the caller must then
 // discard the verdict. checkKey returns only once all its searches have.
-func checkKey(part []*regOp, deadline time.Time, watch *memoryWatch) (porcupine.CheckResult, regMode) {
+// The fast path works in scratch.
+func checkKey(scratch *fastScratch, part []*regOp, deadline time.Time, watch *memoryWatch) (porcupine.CheckResult, regMode) {
 	rem := time.Until(deadline)
 	if rem <= 0 {
 		return porcupine.Unknown, modePlain
 	}
-	if fastRegisterEnabled && fastRegister(part) {
+	if fastRegisterEnabled && scratch.register(part) {
 		return porcupine.Ok, modeFast
 	}
+	boxNext(part) // before the searches, which read it at once
 	if !needsPool(part) {
 		var never atomic.Bool
 		return porcupine.CheckOperationsTimeout(stoppable(registerModel(false), &never, watch), porcupineOps(part, false, nil), rem), modePlain
@@ -367,8 +370,10 @@ func stoppable(m porcupine.Model, stop *atomic.Bool, watch *memoryWatch) porcupi
 // op is an enabler, an instant at its invoke; for the plain model it
 // returns after every other event. With clients non-nil, operations carry a
 // dense client id per process and their history indices as metadata, for
-// the visualization.
+// the visualization. It boxes next (boxNext), so two calls on one key must
+// not run at once unless the key was boxed before.
 func porcupineOps(part []*regOp, pool bool, clients map[history.Process]int) []porcupine.Operation {
+	boxNext(part)
 	out := make([]porcupine.Operation, len(part))
 	for i, op := range part {
 		ret := op.ret

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/anishathalye/porcupine"
 
@@ -28,24 +31,25 @@ const (
 // Operation's Input, and the Output is unused (a read's result is here).
 //
 // A register's state is nil (never written, distinct from 0) or an int64 in
-// an interface. next holds the state a write or cas moves to, boxed once at
-// conversion so that Step never allocates.
+// an interface. next holds the state a write or cas moves to, boxed once
+// (by porcupineOps, or boxNext) so that Step never allocates; keys the fast
+// path decides never need it.
 type regOp struct {
-	f        regF
-	key      string
-	arg      int64 // write: the value; cas: from
-	to       int64 // cas: to
-	next     any   // write: arg; cas: to (boxed)
-	readNull bool  // ok read: returned null
-	read     int64 // ok read: the value returned
-	unknown  bool  // info, or never completed: the outcome is unknown
-	pending  bool  // never completed (no ok, fail or info at all)
+	// The fields the fast path and the searches read come first, to
+	// share a cache line or two.
+	f         regF
+	readNull  bool    // ok read: returned null
+	unknown   bool    // info, or never completed: the outcome is unknown
+	pending   bool    // never completed (no ok, fail or info at all)
+	mode      regMode // the model that decided the key, for explaining a failure
+	arg       int64   // write: the value; cas: from
+	to        int64   // cas: to
+	read      int64   // ok read: the value returned
+	call, ret int64
+	next      any // write: arg; cas: to (boxed); nil until boxNext
 
-	// mode is the model that decided the key, for explaining a failure.
-	mode regMode
-
+	key        string
 	process    history.Process
-	call, ret  int64
 	invIndex   int64 // Index of the invoke
 	doneIndex  int64 // Index of the completion; -1 if pending
 	doneStatus history.Type
@@ -72,6 +76,16 @@ func (m regMode) String() string {
 		return "fast"
 	}
 	return "plain"
+}
+
+// boxNext sets next on the writes and cas of part that lack it. Searches
+// read next concurrently: box a key before starting them.
+func boxNext(part []*regOp) {
+	for _, op := range part {
+		if op.next == nil && op.f != regRead {
+			op.next = op.target()
+		}
+	}
 }
 
 // regStep is the register's sequential specification.
@@ -233,69 +247,97 @@ func badOp(op *history.Op, format string, args ...any) error {
 // v, cas [from, to], a read returning v or null), is a *historyError naming
 // the op's index.
 func convertRegister(ops []history.Op) (byKey map[string][]*regOp, counts LinearizableCounts, err error) {
+	// Each key's ops are laid out together, in the order they are
+	// converted, so that the passes over a key read memory in order:
+	// first the keys of the invokes are numbered and counted.
 	maxTime := int64(0)
+	ids := make(map[string]int32)
+	var keys []string
+	var sizes []int
+	keyOf := make([]int32, len(ops))
 	for i := range ops {
-		maxTime = max(maxTime, ops[i].Time)
-	}
-	open := make(map[history.Process]int) // process → position of its outstanding invoke
-	all := make([]regOp, 0, len(ops)/2+1)
-	boxes := make(map[int64]any)
-	box := func(v int64) any {
-		b, ok := boxes[v]
+		op := &ops[i]
+		maxTime = max(maxTime, op.Time)
+		if op.Type != history.Invoke || op.IsNemesis() {
+			continue
+		}
+		id, ok := ids[op.Key]
 		if !ok {
-			b = v
-			if len(boxes) < 1<<16 {
-				boxes[v] = b
-			}
+			id = int32(len(keys))
+			ids[op.Key] = id
+			keys, sizes = append(keys, op.Key), append(sizes, 0)
 		}
-		return b
+		keyOf[i] = id
+		sizes[id]++
 	}
+	invokes := 0
+	for _, n := range sizes {
+		invokes += n
+	}
+	store := make([]regOp, invokes)
+	mem := make([][]regOp, len(keys)) // each key's ops, in store
+	for id, n := range sizes {
+		mem[id], store = store[:0:n], store[n:]
+	}
+
+	open := newOpenInvokes(ops)
 	unknownSeq := int64(0)
-	add := func(inv, done *history.Op) error {
-		op := regOp{
-			key: inv.Key, process: inv.Process, call: inv.Time,
-			invIndex: inv.Index, doneIndex: -1,
-		}
+	add := func(j int, done *history.Op) error {
+		inv := &ops[j]
+		var f regF
 		switch inv.F {
 		case "read":
-			op.f = regRead
+			f = regRead
 		case "write":
-			op.f = regWrite
+			f = regWrite
 		case "cas":
-			op.f = regCas
+			f = regCas
 		default:
 			return badOp(inv, "f %q is not a register operation (read, write or cas)", inv.F)
 		}
-		if done == nil {
-			op.pending, op.unknown = true, true
-			counts.Pending++
-		} else {
-			op.doneIndex, op.doneStatus = done.Index, done.Type
+		unknown := done == nil
+		if done != nil {
 			switch done.Type {
 			case history.Fail:
 				counts.Fail++
 				return nil
 			case history.Info:
-				op.unknown = true
+				unknown = true
 				counts.Info++
 			case history.OK:
 				counts.OK++
 				if done.Time < inv.Time {
 					return badOp(done, "completes at time %d, before its invoke (op index %d) at time %d", done.Time, inv.Index, inv.Time)
 				}
-				op.ret = done.Time
 			}
+		} else {
+			counts.Pending++
 		}
-		if op.unknown {
+		ret := int64(0)
+		if unknown {
 			unknownSeq++
-			op.ret = maxTime + unknownSeq
-		}
-		switch op.f {
-		case regRead:
-			if op.unknown {
+			ret = maxTime + unknownSeq
+			if f == regRead {
 				counts.InfoReads++
 				return nil
 			}
+		} else {
+			ret = done.Time
+		}
+		// Filled in place, in the key's next slot.
+		id := keyOf[j]
+		k := len(mem[id])
+		mem[id] = mem[id][:k+1]
+		op := &mem[id][k]
+		*op = regOp{
+			f: f, unknown: unknown, pending: done == nil, call: inv.Time, ret: ret,
+			key: inv.Key, process: inv.Process, invIndex: inv.Index, doneIndex: -1,
+		}
+		if done != nil {
+			op.doneIndex, op.doneStatus = done.Index, done.Type
+		}
+		switch f {
+		case regRead:
 			null, v, ok := parseIntOrNull(done.Value)
 			if !ok {
 				return badOp(done, "read returned %s; want an integer or null", shortJSON(done.Value))
@@ -306,15 +348,14 @@ func convertRegister(ops []history.Op) (byKey map[string][]*regOp, counts Linear
 			if !ok || null {
 				return badOp(inv, "write of %s; want an integer", shortJSON(inv.Value))
 			}
-			op.arg, op.next = v, box(v)
+			op.arg = v
 		case regCas:
 			from, to, ok := parseIntPair(inv.Value)
 			if !ok {
 				return badOp(inv, "cas of %s; want [from, to] with integers", shortJSON(inv.Value))
 			}
-			op.arg, op.to, op.next = from, to, box(to)
+			op.arg, op.to = from, to
 		}
-		all = append(all, op)
 		return nil
 	}
 	for i := range ops {
@@ -325,20 +366,20 @@ func convertRegister(ops []history.Op) (byKey map[string][]*regOp, counts Linear
 		}
 		switch op.Type {
 		case history.Invoke:
-			if j, ok := open[op.Process]; ok {
+			if j, ok := open.get(op.Process); ok {
 				return nil, counts, badOp(op, "process %s invokes while its invoke at op index %d is outstanding", op.Process, ops[j].Index)
 			}
-			open[op.Process] = i
+			open.set(op.Process, i)
 		case history.OK, history.Fail, history.Info:
-			j, ok := open[op.Process]
+			j, ok := open.get(op.Process)
 			if !ok {
 				return nil, counts, badOp(op, "%s of process %s has no outstanding invoke", op.Type, op.Process)
 			}
-			delete(open, op.Process)
+			open.remove(op.Process)
 			if ops[j].F != op.F {
 				return nil, counts, badOp(op, "%s has f %q but its invoke (op index %d) has f %q", op.Type, op.F, ops[j].Index, ops[j].F)
 			}
-			if err := add(&ops[j], op); err != nil {
+			if err := add(j, op); err != nil {
 				return nil, counts, err
 			}
 		default:
@@ -347,30 +388,84 @@ func convertRegister(ops []history.Op) (byKey map[string][]*regOp, counts Linear
 	}
 	// Never-completed invokes, in history order so unknown return times are
 	// deterministic.
-	rest := make([]int, 0, len(open))
-	for _, j := range open {
-		rest = append(rest, j)
-	}
-	slices.Sort(rest)
-	for _, j := range rest {
-		if err := add(&ops[j], nil); err != nil {
+	for _, j := range open.positions() {
+		if err := add(j, nil); err != nil {
 			return nil, counts, err
 		}
 	}
-	byKey = make(map[string][]*regOp)
-	for i := range all {
-		byKey[all[i].key] = append(byKey[all[i].key], &all[i])
+
+	// Pointers to each key's ops, pruned (dropUnobserved) key by key in
+	// parallel.
+	ptrs := make([]*regOp, 0, invokes)
+	parts := make([][]*regOp, len(keys))
+	for id := range mem {
+		start := len(ptrs)
+		for i := range mem[id] {
+			ptrs = append(ptrs, &mem[id][i])
+		}
+		parts[id] = ptrs[start:len(ptrs):len(ptrs)]
 	}
-	for k, part := range byKey {
-		kept := dropUnobserved(part)
-		counts.Unobserved += len(part) - len(kept)
-		byKey[k] = kept
+	dropped := make([]int, len(parts))
+	forEachKey(len(parts), func(id int) {
+		kept := dropUnobserved(parts[id])
+		dropped[id] = len(parts[id]) - len(kept)
+		parts[id] = kept[:len(kept):len(kept)]
+	})
+	byKey = make(map[string][]*regOp, len(keys))
+	for id, k := range keys {
+		if len(mem[id]) > 0 { // a key whose ops all failed is none
+			byKey[k] = parts[id]
+		}
+		counts.Unobserved += dropped[id]
 	}
 	return byKey, counts, nil
 }
 
+// forEachKey calls f(0), ..., f(n-1) on up to GOMAXPROCS goroutines, and
+// returns when every call has. A panic in a call is raised again in the
+// caller.
+func forEachKey(n int, f func(int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/64+1, n)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var (
+		next   atomic.Int64
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		panicV any
+	)
+	for range workers {
+		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					mu.Lock()
+					panicV = v
+					mu.Unlock()
+					next.Store(int64(n)) // stop the others
+				}
+			}()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+	if panicV != nil {
+		panic(panicV)
+	}
+}
+
 // dropUnobserved returns part without the unknown writes and cas that no
-// operation able to follow them observes. It is exact, not a heuristic.
+// operation able to follow them observes, reusing part's array. It is
+// exact, not a heuristic.
 //
 // Unknown ops are what makes a failing history expensive: each stays open
 // until the end, and Porcupine explores every subset of them. Say X is an
@@ -385,12 +480,28 @@ func convertRegister(ops []history.Op) (byKey map[string][]*regOp, counts Linear
 // end; what remains is legal without X. Dropping an unknown cas can make
 // another op droppable, so this repeats until nothing changes.
 func dropUnobserved(part []*regOp) []*regOp {
+	var vals []int64   // values unknown ops write, sorted, distinct
+	var latest []int64 // latest[i]: latest return of an op observing vals[i]
+	var seen []bool    // whether any op observes vals[i]
 	for {
-		// latest[v] is the latest return time of an op observing v.
-		latest := make(map[int64]int64)
+		// Only the values of unknown ops matter: few, so a sorted slice
+		// rather than a map of every value observed.
+		vals = vals[:0]
+		for _, op := range part {
+			if op.unknown && op.f != regRead {
+				vals = append(vals, op.target())
+			}
+		}
+		if len(vals) == 0 {
+			return part
+		}
+		slices.Sort(vals)
+		vals = slices.Compact(vals)
+		latest, seen = slices.Grow(latest[:0], len(vals))[:len(vals)], slices.Grow(seen[:0], len(vals))[:len(vals)]
+		clear(seen)
 		observe := func(v, ret int64) {
-			if r, ok := latest[v]; !ok || ret > r {
-				latest[v] = ret
+			if i, ok := slices.BinarySearch(vals, v); ok && (!seen[i] || ret > latest[i]) {
+				latest[i], seen[i] = ret, true
 			}
 		}
 		for _, op := range part {
@@ -401,14 +512,11 @@ func dropUnobserved(part []*regOp) []*regOp {
 				observe(op.arg, op.ret)
 			}
 		}
-		kept := part[:0:0]
+		kept := part[:0]
 		for _, op := range part {
 			if op.unknown && op.f != regRead {
-				v := op.arg
-				if op.f == regCas {
-					v = op.to
-				}
-				if r, ok := latest[v]; !ok || r < op.call {
+				i, _ := slices.BinarySearch(vals, op.target())
+				if !seen[i] || latest[i] < op.call {
 					continue
 				}
 			}
@@ -417,6 +525,7 @@ func dropUnobserved(part []*regOp) []*regOp {
 		if len(kept) == len(part) {
 			return part
 		}
+		clear(part[len(kept):])
 		part = kept
 	}
 }
@@ -426,6 +535,9 @@ func parseIntOrNull(v json.RawMessage) (null bool, n int64, ok bool) {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 || string(v) == "null" {
 		return true, 0, true
+	}
+	if n, ok := plainInt(v); ok {
+		return false, n, true
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	if err == nil {
@@ -441,6 +553,30 @@ func parseIntOrNull(v json.RawMessage) (null bool, n int64, ok bool) {
 		return false, 0, false
 	}
 	return false, int64(f), true
+}
+
+// plainInt parses an optional minus and 1 to 18 decimal digits, the
+// integers the register workload writes, as strconv.ParseInt would; it
+// reports false for anything else.
+func plainInt(v []byte) (int64, bool) {
+	digits := v
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if len(digits) < len(v) {
+		n = -n
+	}
+	return n, true
 }
 
 // parseIntPair parses [from, to].

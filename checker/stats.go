@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/faultline-io/faultline/history"
@@ -71,42 +72,75 @@ type WindowStats struct {
 // Unpaired.
 func CheckStats(ops []history.Op, o StatsOptions) Result {
 	det := StatsDetails{ByF: make(map[string]OpStats)}
-	lat := make(map[string][]int64)
-	var all []int64
-	done, pending := Pair(ops)
-	for _, op := range ops {
-		if op.IsNemesis() {
-			det.NemesisEvents++
-		}
-	}
-	for _, inv := range pending {
-		s := det.ByF[inv.F]
-		s.Pending++
-		det.ByF[inv.F] = s
-	}
-	for _, c := range done {
-		if !c.Paired {
-			det.Unpaired++
-		}
-		s := det.ByF[c.F]
-		switch c.Type {
-		case history.OK:
-			s.OK++
-			if c.Paired {
-				lat[c.F] = append(lat[c.F], c.Latency())
-				all = append(all, c.Latency())
+	// Counts and latencies per f, by the f's position in fs: a history
+	// has a few fs, so looking one up is a comparison or two rather than
+	// two map operations per op.
+	var (
+		fs    []string
+		byF   []OpStats
+		lats  [][]int64
+		moreF map[string]int // the fs past the first few
+	)
+	fIndex := func(f string) int {
+		for i := range min(len(fs), 8) {
+			if fs[i] == f {
+				return i
 			}
-		case history.Fail:
-			s.Fail++
-		case history.Info:
-			s.Info++
-		default:
-			det.Unpaired++
 		}
-		det.ByF[c.F] = s
+		if i, ok := moreF[f]; ok {
+			return i
+		}
+		if len(fs) >= 8 {
+			if moreF == nil {
+				moreF = make(map[string]int)
+			}
+			moreF[f] = len(fs)
+		}
+		fs, byF, lats = append(fs, f), append(byF, OpStats{}), append(lats, nil)
+		return len(fs) - 1
 	}
-	for f, s := range det.ByF {
-		s.Latency = quantiles(lat[f])
+	// The completions are counted as they are paired. Only the fault
+	// windows need them kept (to sort them by invoke); without any, every
+	// paired completion counts as outside the faults.
+	faults := FaultWindows(ops)
+	var (
+		done []Completion // paired, when there are fault windows
+		none windowTally  // when there are none
+		all  = make([]int64, 0, len(ops)/2+1)
+		emit = func(c Completion) {
+			if !c.Paired {
+				det.Unpaired++
+			}
+			i := fIndex(c.F)
+			s := &byF[i]
+			switch c.Type {
+			case history.OK:
+				s.OK++
+				if c.Paired {
+					lats[i] = append(lats[i], c.Latency())
+					all = append(all, c.Latency())
+				}
+			case history.Fail:
+				s.Fail++
+			case history.Info:
+				s.Info++
+			default:
+				det.Unpaired++
+			}
+			switch {
+			case !c.Paired:
+			case len(faults) > 0:
+				done = append(done, c)
+			default:
+				none.count(c, o.AnsweredErrors, false)
+			}
+		}
+		pend = func(inv *history.Op) { byF[fIndex(inv.F)].Pending++ }
+	)
+	det.NemesisEvents = pairOps(ops, emit, pend)
+	for i, f := range fs {
+		s := byF[i]
+		s.Latency = quantiles(lats[i])
 		det.ByF[f] = s
 		det.Total.OK += s.OK
 		det.Total.Fail += s.Fail
@@ -114,7 +148,15 @@ func CheckStats(ops []history.Op, o StatsOptions) Result {
 		det.Total.Pending += s.Pending
 	}
 	det.Total.Latency = quantiles(all)
-	det.Faults, det.NoFault, det.DuringFaults = windowStats(FaultWindows(ops), done, o.AnsweredErrors)
+	if len(faults) > 0 {
+		det.Faults, det.NoFault, det.DuringFaults = windowStats(faults, done, o.AnsweredErrors)
+	} else {
+		// Outside the faults is every paired completion: its ok
+		// latencies are all of them.
+		det.NoFault = none.finish()
+		det.NoFault.Latency = det.Total.Latency
+		det.DuringFaults = new(windowTally).finish()
+	}
 
 	res := Result{Checker: "stats", Valid: True}
 	t := det.Total
@@ -166,33 +208,44 @@ func (c Completion) Answered(answered []string) bool {
 // Pair pairs each client completion with its process's outstanding invoke,
 // as history.Validate does, but never fails: it returns the completions in
 // history order and the invokes that never completed (including one
-// overwritten by a later invoke of its process). Nemesis ops are skipped.
+// overwritten by a later invoke of its process): first those overwritten,
+// as they were, then those still outstanding at the end, in history order.
+// Nemesis ops are skipped.
 func Pair(ops []history.Op) (done []Completion, pending []history.Op) {
 	done = make([]Completion, 0, len(ops)/2+1)
-	open := make(map[history.Process]*history.Op)
+	pairOps(ops, func(c Completion) { done = append(done, c) }, func(inv *history.Op) { pending = append(pending, *inv) })
+	return done, pending
+}
+
+// pairOps is Pair, passing each completion to emit and each pending invoke
+// to pend in the order Pair returns them. It returns the number of nemesis
+// ops.
+func pairOps(ops []history.Op, emit func(Completion), pend func(*history.Op)) (nemesis int) {
+	open := newOpenInvokes(ops)
 	for i := range ops {
 		op := &ops[i]
 		if op.IsNemesis() {
+			nemesis++
 			continue
 		}
 		if op.Type == history.Invoke {
-			if prev := open[op.Process]; prev != nil {
-				pending = append(pending, *prev)
+			if prev, ok := open.get(op.Process); ok {
+				pend(&ops[prev])
 			}
-			open[op.Process] = op
+			open.set(op.Process, i)
 			continue
 		}
 		c := Completion{F: op.F, Type: op.Type, Error: op.Error, Complete: op.Time}
-		if inv := open[op.Process]; inv != nil {
-			c.Invoke, c.Paired = inv.Time, true
-			delete(open, op.Process)
+		if inv, ok := open.get(op.Process); ok {
+			c.Invoke, c.Paired = ops[inv].Time, true
+			open.remove(op.Process)
 		}
-		done = append(done, c)
+		emit(c)
 	}
-	for _, inv := range open {
-		pending = append(pending, *inv)
+	for _, inv := range open.positions() {
+		pend(&ops[inv])
 	}
-	return done, pending
+	return nemesis
 }
 
 // windowStats counts the paired completions of done by the window their
@@ -201,37 +254,13 @@ func Pair(ops []history.Op) (done []Completion, pending []history.Op) {
 func windowStats(faults []FaultWindow, done []Completion, answeredErrs []string) (per []WindowStats, none, during WindowStats) {
 	done = slices.DeleteFunc(done, func(c Completion) bool { return !c.Paired })
 	slices.SortFunc(done, func(a, b Completion) int { return cmp.Compare(a.Invoke, b.Invoke) })
-	answered := map[*WindowStats]int{}
-	count := func(w *WindowStats, c Completion, lat *[]int64) {
-		switch c.Type {
-		case history.OK:
-			w.OK++
-			*lat = append(*lat, c.Latency())
-		case history.Fail:
-			w.Fail++
-		case history.Info:
-			w.Info++
-		}
-		if c.Answered(answeredErrs) {
-			answered[w]++
-		}
-	}
-	finish := func(w *WindowStats, lat []int64) {
-		if n := w.OK + w.Fail + w.Info; n > 0 {
-			a := float64(answered[w]) / float64(n)
-			w.Availability = &a
-		}
-		w.Latency = quantiles(lat)
-	}
 	for _, f := range faults {
-		w := WindowStats{Nemesis: f.Nemesis, Nodes: f.Nodes, Start: f.Start, End: f.End}
-		var lat []int64
+		t := windowTally{w: WindowStats{Nemesis: f.Nemesis, Nodes: f.Nodes, Start: f.Start, End: f.End}}
 		i, _ := slices.BinarySearchFunc(done, f.Start, func(c Completion, t int64) int { return cmp.Compare(c.Invoke, t) })
 		for ; i < len(done) && done[i].Invoke < f.End; i++ {
-			count(&w, done[i], &lat)
+			t.count(done[i], answeredErrs, true)
 		}
-		finish(&w, lat)
-		per = append(per, w)
+		per = append(per, t.finish())
 	}
 	// The union of the windows, merged, split the rest.
 	var spans [][2]int64
@@ -242,21 +271,55 @@ func windowStats(faults []FaultWindow, done []Completion, answeredErrs []string)
 		}
 		spans = append(spans, [2]int64{f.Start, f.End})
 	}
-	var noneLat, duringLat []int64
+	var noneT, duringT windowTally
 	j := 0
 	for _, c := range done {
 		for j < len(spans) && spans[j][1] <= c.Invoke {
 			j++
 		}
 		if j < len(spans) && spans[j][0] <= c.Invoke {
-			count(&during, c, &duringLat)
+			duringT.count(c, answeredErrs, true)
 		} else {
-			count(&none, c, &noneLat)
+			noneT.count(c, answeredErrs, true)
 		}
 	}
-	finish(&none, noneLat)
-	finish(&during, duringLat)
-	return per, none, during
+	return per, noneT.finish(), duringT.finish()
+}
+
+// windowTally is a window's counts as they are made.
+type windowTally struct {
+	w        WindowStats
+	answered int
+	lat      []int64
+}
+
+// count counts c, keeping its latency if it is ok and latency is set.
+func (t *windowTally) count(c Completion, answeredErrs []string, latency bool) {
+	switch c.Type {
+	case history.OK:
+		t.w.OK++
+		if latency {
+			t.lat = append(t.lat, c.Latency())
+		}
+	case history.Fail:
+		t.w.Fail++
+	case history.Info:
+		t.w.Info++
+	}
+	if c.Answered(answeredErrs) {
+		t.answered++
+	}
+}
+
+// finish returns the window's stats.
+func (t *windowTally) finish() WindowStats {
+	w := t.w
+	if n := w.OK + w.Fail + w.Info; n > 0 {
+		a := float64(t.answered) / float64(n)
+		w.Availability = &a
+	}
+	w.Latency = quantiles(t.lat)
+	return w
 }
 
 func fmtShare(p *float64) string {
@@ -266,20 +329,72 @@ func fmtShare(p *float64) string {
 	return fmt.Sprintf("%.1f%%", *p*100)
 }
 
-// quantiles sorts d in place and returns its p50, p99 and max.
+// quantiles returns the p50, p99 and max of d, reordering it.
 func quantiles(d []int64) Latency {
 	if len(d) == 0 {
 		return Latency{}
 	}
-	slices.Sort(d)
 	// Nearest rank: the smallest value with at least q of the data at or
 	// below it, at 1-based rank ceil(q*n); q is in thousandths, for exact
 	// integer arithmetic.
-	rank := func(permille int) int64 {
+	rank := func(permille int) int {
 		r := (permille*len(d) + 999) / 1000
-		return d[max(r, 1)-1]
+		return max(r, 1) - 1
 	}
-	return Latency{P50: rank(500), P99: rank(990), Max: d[len(d)-1]}
+	r50, r99 := rank(500), rank(990)
+	// Selecting the two ranks, the larger first so that the smaller is
+	// found in what lies below it, takes linear time where sorting took
+	// most of the stats checker's.
+	p99 := selectRank(d, r99)
+	p50 := selectRank(d[:r99+1], r50)
+	return Latency{P50: p50, P99: p99, Max: slices.Max(d[r99:])}
+}
+
+// selectRank returns the value of rank k (0-based) in d, which it reorders
+// so that d[k] holds it, with nothing greater before it and nothing smaller
+// after: quickselect, with a median-of-three pivot and a sort of what is
+// left once it has partitioned more often than a good pivot needs, so
+// that no input makes it quadratic.
+func selectRank(d []int64, k int) int64 {
+	lo, hi := 0, len(d) // d[k] is in d[lo:hi]
+	for budget := 2 * bits.Len(uint(len(d))); hi-lo > 16; budget-- {
+		if budget == 0 {
+			slices.Sort(d[lo:hi])
+			return d[k]
+		}
+		// Median of three to d[lo], then Hoare's partition around it.
+		m := lo + (hi-lo)/2
+		a, b, c := d[lo], d[m], d[hi-1]
+		switch {
+		case a <= b && b <= c || c <= b && b <= a:
+			d[lo], d[m] = b, a
+		case b <= c && c <= a || a <= c && c <= b:
+			d[lo], d[hi-1] = c, a
+		}
+		pivot := d[lo]
+		i, j := lo, hi
+		for {
+			for i++; i < hi && d[i] < pivot; i++ {
+			}
+			for j--; d[j] > pivot; j-- {
+			}
+			if i >= j {
+				break
+			}
+			d[i], d[j] = d[j], d[i]
+		}
+		d[lo], d[j] = d[j], d[lo] // d[lo:j] <= pivot = d[j] <= d[j+1:hi]
+		switch {
+		case k < j:
+			hi = j
+		case k > j:
+			lo = j + 1
+		default:
+			return pivot
+		}
+	}
+	slices.Sort(d[lo:hi])
+	return d[k]
 }
 
 func fmtNanos(ns int64) string {

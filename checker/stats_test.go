@@ -3,8 +3,10 @@ package checker
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,6 +116,36 @@ func TestQuantiles(t *testing.T) {
 	} {
 		if got := quantiles(c.in); got != c.want {
 			t.Errorf("quantiles(%v) = %+v, want %+v", c.in, got, c.want)
+		}
+	}
+}
+
+// TestSelectRank holds selectRank to sorting, on random data, runs of
+// equal values and data already in order or reversed (the inputs that
+// make a naive quickselect quadratic).
+func TestSelectRank(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 5000 {
+		n := 1 + rng.IntN(300)
+		if i%100 == 0 {
+			n = 1 + rng.IntN(100000)
+		}
+		d := make([]int64, n)
+		mod := 1 + rng.Int64N(1000)
+		for j := range d {
+			d[j] = [...]int64{rng.Int64N(mod), int64(j), int64(n - j), int64(j % 3)}[i%4]
+		}
+		sorted := slices.Sorted(slices.Values(d))
+		k := rng.IntN(n)
+		if got := selectRank(d, k); got != sorted[k] {
+			t.Fatalf("case %d: rank %d of %d = %d, want %d", i, k, n, got, sorted[k])
+		}
+		if slices.Max(d[:k+1]) != d[k] || slices.Min(d[k:]) != d[k] {
+			t.Fatalf("case %d: d[%d] does not split d", i, k)
+		}
+		want := Latency{P50: sorted[(500*n+999)/1000-1], P99: sorted[(990*n+999)/1000-1], Max: sorted[n-1]}
+		if got := quantiles(d); got != want {
+			t.Fatalf("case %d: quantiles = %+v, want %+v", i, got, want)
 		}
 	}
 }

@@ -32,7 +32,7 @@ type lineDecoder struct {
 
 const (
 	maxInterned = 1 << 16
-	internBits  = 9
+	internBits  = 12
 	internFront = 1 << internBits
 	slabSize    = 64 << 10
 	// maxNesting is encoding/json's limit on nested arrays and objects,
@@ -48,7 +48,8 @@ func newLineDecoder() *lineDecoder {
 // the table has room.
 func (d *lineDecoder) intern(b []byte) string {
 	// The slot hashes the length and a few bytes: enough to tell apart
-	// the names a history repeats (k1 ... k16, n1 ... n5), cheaply.
+	// the names a history repeats (k1 ... k16, n1 ... n5), cheaply. The
+	// 4096 slots hold the keys of a history of a thousand keys, mostly.
 	h := uint64(len(b))
 	if len(b) > 0 {
 		h |= uint64(b[0])<<8 | uint64(b[len(b)/3])<<16 | uint64(b[len(b)/2])<<24 | uint64(b[len(b)-1])<<32

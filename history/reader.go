@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // ParseError reports a line of a history that cannot be read. Line is
@@ -27,13 +29,57 @@ func (e *ParseError) Error() string {
 
 // ReadFile reads the JSONL history at path; see Read. A *ParseError names
 // the file and the line.
+//
+// A large regular file is mapped into memory rather than copied into it
+// (where the platform allows): a fresh buffer the size of the file costs
+// more to fault in than the copy itself. If the file shrinks while it is
+// being read, ReadFile returns an error saying so.
 func ReadFile(path string) ([]Op, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() >= mapMinSize {
+		if data, unmap, err := mapFile(f, fi.Size()); err == nil {
+			defer unmap()
+			return parseMapped(data, path)
+		}
+	}
 	return read(f, path)
+}
+
+// mapMinSize is the smallest file ReadFile maps; a smaller one is read.
+// Tests lower it.
+var mapMinSize int64 = 4 * chunkSize
+
+// parseMapped is parse over a mapped file. Reading a page the file no
+// longer has (it was truncated) faults; the goroutines that read data
+// turn the fault into a panic (debug.SetPanicOnFault), which becomes an
+// error here. Nothing parse returns refers to data.
+func parseMapped(data []byte, name string) (ops []Op, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if f, ok := v.(interface{ Addr() uintptr }); ok && inside(data, f.Addr()) {
+			ops, err = nil, fmt.Errorf("history: %s shrank while it was read", displayName(name))
+			return
+		}
+		panic(v)
+	}()
+	return parse(data, name, true)
+}
+
+// inside reports whether addr is the address of a byte of b.
+func inside(b []byte, addr uintptr) bool {
+	if len(b) == 0 {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return addr >= start && addr-start < uintptr(len(b))
 }
 
 // Read reads a JSONL history: one JSON object per line, as a Recorder writes
@@ -62,13 +108,13 @@ func read(r io.Reader, name string) ([]Op, error) {
 		// Read the complete lines that came before the failure, then
 		// report it.
 		data = data[:bytes.LastIndexByte(data, '\n')+1]
-		ops, err := parse(data, name)
+		ops, err := parse(data, name, false)
 		if err != nil {
 			return ops, err
 		}
 		return ops, fmt.Errorf("history: read %s: %w", displayName(name), rerr)
 	}
-	return parse(data, name)
+	return parse(data, name, false)
 }
 
 // readAll reads r to the end into one buffer, sized up front when r tells
@@ -121,29 +167,13 @@ type chunk struct {
 // lines, decoded in parallel (up to GOMAXPROCS goroutines) each into its
 // own part of one slice with a place for every line; the parts are then
 // closed up over the blank lines. The result, errors included, is that of
-// decoding the lines one after the other.
-func parse(data []byte, name string) ([]Op, error) {
-	var chunks []chunk
-	ops := 0
-	for line, rest := 1, data; len(rest) > 0; {
-		end := len(rest)
-		if end > chunkSize {
-			if i := bytes.IndexByte(rest[chunkSize:], '\n'); i >= 0 {
-				end = chunkSize + i + 1
-			}
-		}
-		c := chunk{data: rest[:end], line: line, first: ops}
-		c.lines = bytes.Count(c.data, []byte{'\n'})
-		if c.data[len(c.data)-1] != '\n' {
-			c.lines++ // the last line, without its newline
-		}
-		chunks = append(chunks, c)
-		line += c.lines
-		ops += c.lines
-		rest = rest[end:]
-	}
+// decoding the lines one after the other. With mapped set, the goroutines
+// it starts panic on a fault reading data (see parseMapped), and parse
+// panics again with the same value.
+func parse(data []byte, name string, mapped bool) ([]Op, error) {
+	chunks, ops := splitChunks(data)
 	out := make([]Op, ops)
-	decodeChunks(chunks, out, name)
+	decodeChunks(chunks, out, name, mapped)
 
 	n := 0
 	for i := range chunks {
@@ -168,6 +198,28 @@ func parse(data []byte, name string) ([]Op, error) {
 	return firstOps(out, n), nil
 }
 
+// splitChunks splits data into chunks of whole lines and counts the lines.
+func splitChunks(data []byte) (chunks []chunk, lines int) {
+	for line, rest := 1, data; len(rest) > 0; {
+		end := len(rest)
+		if end > chunkSize {
+			if i := bytes.IndexByte(rest[chunkSize:], '\n'); i >= 0 {
+				end = chunkSize + i + 1
+			}
+		}
+		c := chunk{data: rest[:end], line: line, first: lines}
+		c.lines = bytes.Count(c.data, []byte{'\n'})
+		if c.data[len(c.data)-1] != '\n' {
+			c.lines++ // the last line, without its newline
+		}
+		chunks = append(chunks, c)
+		line += c.lines
+		lines += c.lines
+		rest = rest[end:]
+	}
+	return chunks, lines
+}
+
 // firstOps returns out[:n], or nil when n is 0, as a history with no op
 // has always been.
 func firstOps(out []Op, n int) []Op {
@@ -178,8 +230,10 @@ func firstOps(out []Op, n int) []Op {
 }
 
 // decodeChunks decodes every chunk into out, in parallel when there are
-// several. Chunks after one with a bad line may be left undecoded.
-func decodeChunks(chunks []chunk, out []Op, name string) {
+// several. Chunks after one with a bad line may be left undecoded. A
+// worker's panic is raised again in the caller; with mapped set, a fault
+// reading a chunk's data makes one (debug.SetPanicOnFault).
+func decodeChunks(chunks []chunk, out []Op, name string, mapped bool) {
 	workers := min(runtime.GOMAXPROCS(0), len(chunks))
 	if workers <= 1 {
 		dec := newLineDecoder()
@@ -200,6 +254,9 @@ func decodeChunks(chunks []chunk, out []Op, name string) {
 	failed.Store(int64(len(chunks)))
 	for range workers {
 		wg.Go(func() {
+			if mapped {
+				debug.SetPanicOnFault(true) // for this goroutine, which ends here
+			}
 			defer func() {
 				if v := recover(); v != nil {
 					mu.Lock()
