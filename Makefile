@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X github.com/faultline-io/faultline/harness.Version=$(VERSION
             -X github.com/faultline-io/faultline/harness.GitRevision=$(REVISION)
 DEMO_FLAGS ?= --target raft --workload register --nodes 3 --time-limit 30s --seed 1
 
-.PHONY: build etcd test stress-test demo bench bench-detect interrupt-storm fuzz lint clean
+.PHONY: build etcd test stress-test demo bench bench-detect bench-sim interrupt-storm fuzz lint clean
 
 # The node binary is the same static file, so it runs in FROM scratch images.
 build:
@@ -60,6 +60,17 @@ bench: build
 BENCH_DETECT_FLAGS ?= -parallel 4
 bench-detect: build
 	$(GO) run ./internal/benchdetect -bin $(BIN) $(BENCH_DETECT_FLAGS)
+
+# Simulator benchmark: every seeded bug of every target that runs under the
+# simulator, under its paired nemeses and scenarios, and the correct builds
+# under those and under every simulated nemesis (false alarms); 100 seeds of
+# 60 s virtual time each, in process, no Docker or root needed. Writes the
+# table to docs/simulation-table.md; see docs/simulation.md. -results keeps
+# each run's result so that an interrupted benchmark resumes.
+# e.g. make bench-sim BENCH_SIM_FLAGS='-seeds 5 -cases raft'
+BENCH_SIM_FLAGS ?= -parallel 2
+bench-sim:
+	$(GO) run ./internal/benchsim -out docs/simulation-table.md $(BENCH_SIM_FLAGS)
 
 # Interrupt storm (root and Docker; about 8 min): SIGINT 20 runs at seeded
 # random moments in every phase, alternating docker and netns, and check each
