@@ -7,6 +7,7 @@ package harness
 
 import (
 	"fmt"
+	"hash/crc32"
 	"math"
 	"os"
 	"regexp"
@@ -154,6 +155,9 @@ func ValidateConfig(c *store.Config) error {
 		parts = append(parts, c.Nemeses...)
 		parts = append(parts, c.Bugs...)
 		c.Name = strings.Join(parts, "-")
+		if len(c.Name) > 100 { // a file name must stay well under 255 bytes
+			c.Name = fmt.Sprintf("%s-%s-%d-nemeses-%08x", c.Target, c.Workload, len(c.Nemeses), crc32.ChecksumIEEE([]byte(c.Name)))
+		}
 	}
 	if !nameRE.MatchString(c.Name) {
 		return &FieldError{"name", c.Name, "use letters, digits, '.', '_' and '-'"}
