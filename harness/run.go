@@ -124,11 +124,7 @@ func Run(ctx context.Context, cfg store.Config, opts RunOptions) (out *Outcome, 
 	if target, err = targets.Configured(target, cfg.TargetOpts); err != nil {
 		return nil, err
 	}
-	wl, err := targets.WorkloadOf(target, cfg.Workload)
-	if err != nil {
-		return nil, err
-	}
-	gen, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, Workers: cfg.Concurrency, Ops: wl.Ops})
+	wl, gen, err := testWorkload(target, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -855,4 +851,14 @@ func (r *run) progress(workCtx context.Context, done chan<- struct{}) {
 			zap.Int64("ok", r.ok.Load()), zap.Int64("fail", r.fail.Load()), zap.Int64("info", r.info.Load()),
 			zap.Int64("faults", r.nem.Load()), zap.String("fault", fault))
 	}
+}
+
+// testWorkload returns cfg's workload on target and its generator.
+func testWorkload(target targets.Target, cfg store.Config) (targets.Workload, workloads.Generator, error) {
+	wl, err := targets.WorkloadOf(target, cfg.Workload)
+	if err != nil {
+		return wl, nil, err
+	}
+	gen, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, Workers: cfg.Concurrency, Ops: wl.Ops})
+	return wl, gen, err
 }

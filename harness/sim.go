@@ -16,7 +16,6 @@ import (
 	"github.com/faultline-io/faultline/sim"
 	"github.com/faultline-io/faultline/store"
 	"github.com/faultline-io/faultline/targets"
-	"github.com/faultline-io/faultline/workloads"
 )
 
 // RuntimeSim is the runtime name of simulated runs (`faultline sim`, or
@@ -56,11 +55,7 @@ func simulate(ctx context.Context, cfg store.Config, opts RunOptions) (*Outcome,
 	if !ok {
 		return nil, fmt.Errorf("%w: target %s has no simulator (simulated targets: %v)", ErrUnavailable, cfg.Target, SimulatedTargets())
 	}
-	wl, err := targets.WorkloadOf(target, cfg.Workload)
-	if err != nil {
-		return nil, err
-	}
-	gen, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, Workers: cfg.Concurrency, Ops: wl.Ops})
+	wl, gen, err := testWorkload(target, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -101,12 +96,6 @@ func simulate(ctx context.Context, cfg store.Config, opts RunOptions) (*Outcome,
 	steps, err := r.faultSteps(selects)
 	if err != nil {
 		return nil, err
-	}
-	for _, s := range steps {
-		if _, err := nemesis.ResolveForSim(nemesis.Fault{Nemesis: s.Fault.Nemesis}, ids,
-			func(string) (string, error) { return ids[0], nil }); err != nil {
-			return nil, fmt.Errorf("%w: scenario: %v", ErrUnavailable, err)
-		}
 	}
 	out := &Outcome{Dir: dir}
 	rec, err := history.NewRecorder(filepath.Join(dir, store.HistoryFile))
