@@ -28,9 +28,10 @@ type Bug struct {
 	// root, e.g. docs/scenarios/x.yaml) that exposes it: Nemesis then
 	// names the nemeses the scenario uses, timed so that they overlap.
 	Scenario string
-	// SimScenario, when set, is the scenario that exposes it in the
-	// simulator (`faultline sim`), where faults can be timed to protocol
-	// steps (nemesis kill-after-vote) that no real runtime can time.
+	// SimScenario, when set, is the scenario that exposes it best in the
+	// simulator (`faultline sim`): one that times faults to protocol
+	// steps (nemesis kill-after-vote), which no real runtime can, or one
+	// that fits the simulator's timing better than Scenario does.
 	SimScenario string
 	Workload    string
 	Checker     string

@@ -124,6 +124,7 @@ var correctSimTests = []simTest{
 	{workload: "register", nemeses: "pause,msg-drop,msg-dup,msg-reorder,msg-delay", overlap: true, time: 30 * time.Second},
 	// The bugs' scenarios, without the bugs.
 	{workload: "bank", scenario: "../../docs/scenarios/presume-abort.yaml", time: 60 * time.Second},
+	{workload: "bank", scenario: "../../docs/scenarios/presume-abort-sim.yaml", time: 60 * time.Second},
 	{workload: "bank", scenario: "../../docs/scenarios/volatile-prepare.yaml", time: 60 * time.Second},
 	{workload: "bank", scenario: "../../docs/scenarios/commit-before-log.yaml", time: 60 * time.Second},
 	{workload: "bank", scenario: "testdata/commit-before-log-sim.yaml", time: 60 * time.Second},
@@ -208,10 +209,13 @@ type simBugTest struct {
 	seeds []int64
 }
 
-// simBugTests are the faults Target.Bugs pairs each bug with, and a
-// stronger scenario for commit-before-log (see the file).
+// simBugTests are the faults Target.Bugs pairs each bug with (Scenario
+// and SimScenario), and a stronger scenario for commit-before-log (see the
+// file).
 var simBugTests = []simBugTest{
 	{BugPresumeAbort, simTest{workload: "bank", scenario: "../../docs/scenarios/presume-abort.yaml", time: 60 * time.Second}, []int64{1, 3}},
+	// Its simulator scenario, on seeds the one above misses.
+	{BugPresumeAbort, simTest{workload: "bank", scenario: "../../docs/scenarios/presume-abort-sim.yaml", time: 60 * time.Second}, []int64{10, 13}},
 	{BugVolatilePrepare, simTest{workload: "bank", scenario: "../../docs/scenarios/volatile-prepare.yaml", time: 60 * time.Second}, []int64{1, 2}},
 	{BugCommitBeforeLog, simTest{workload: "bank", scenario: "../../docs/scenarios/commit-before-log.yaml", time: 60 * time.Second}, []int64{3, 7}},
 	{BugCommitBeforeLog, simTest{workload: "bank", scenario: "testdata/commit-before-log-sim.yaml", time: 60 * time.Second}, []int64{1, 2}},

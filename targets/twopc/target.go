@@ -126,7 +126,8 @@ func (Target) ResolveRole(_ context.Context, nodes []cluster.Node, role string) 
 func (Target) Bugs() []targets.Bug {
 	return []targets.Bug{
 		{Name: BugPresumeAbort, Workload: "bank", Checker: "bank", Nemesis: []string{"msg-delay"},
-			Scenario: "docs/scenarios/presume-abort.yaml",
+			Scenario:    "docs/scenarios/presume-abort.yaml",
+			SimScenario: "docs/scenarios/presume-abort-sim.yaml",
 			Description: "a participant that voted yes and hears no decision aborts on its own; if the coordinator " +
 				"committed, the transfer is half applied or lost"},
 		{Name: BugVolatilePrepare, Workload: "bank", Checker: "bank", Nemesis: []string{"msg-delay", "kill"},
