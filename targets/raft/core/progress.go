@@ -99,7 +99,16 @@ func (p *progress) maybeDecrTo(rejected, hint uint64) bool {
 	if p.next-1 != rejected {
 		return false
 	}
-	p.next = max(min(rejected, hint+1), p.match+1)
+	next := max(min(rejected, hint+1), p.match+1)
+	if next == p.next {
+		// The follower rejects the entry after its match: it lost
+		// entries it had acknowledged (written without a sync). Next
+		// cannot go below match+1, and a retry at once would get the
+		// same rejection, in a loop as fast as the network: stay
+		// paused, and probe again at the next heartbeat response.
+		return false
+	}
+	p.next = next
 	p.paused = false
 	return true
 }
