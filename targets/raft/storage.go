@@ -353,8 +353,41 @@ type MemStorage struct {
 	mu       sync.Mutex
 	synced   [][]byte
 	unsynced [][]byte
+	// decoded holds the records decoded so far, by the address of their
+	// first byte (each record is a copy of its own): see walCache.
+	decoded map[*byte]walRecord
 	// SyncErr, if set, is returned by Sync (and nothing is synced).
 	SyncErr error
+}
+
+// decodeWALRecord implements walCache for a record ReadAll returned.
+func (m *MemStorage) decodeWALRecord(b []byte) (walRecord, error) {
+	if len(b) == 0 {
+		return decodeWALRecord(b)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rec, ok := m.decoded[&b[0]]; ok {
+		return rec, nil
+	}
+	rec, err := decodeWALRecord(b)
+	if err != nil {
+		return rec, err
+	}
+	if m.decoded == nil {
+		m.decoded = map[*byte]walRecord{}
+	}
+	m.decoded[&b[0]] = rec
+	return rec, nil
+}
+
+// forget drops the decoded forms of recs.
+func (m *MemStorage) forget(recs [][]byte) {
+	for _, b := range recs {
+		if len(b) > 0 {
+			delete(m.decoded, &b[0])
+		}
+	}
 }
 
 // ReadAll implements Storage.
@@ -394,6 +427,8 @@ func (m *MemStorage) Rotate(first []byte) error {
 	if m.SyncErr != nil {
 		return m.SyncErr
 	}
+	m.forget(m.synced)
+	m.forget(m.unsynced)
 	m.synced = [][]byte{append([]byte(nil), first...)}
 	m.unsynced = nil
 	return nil
@@ -403,6 +438,7 @@ func (m *MemStorage) Rotate(first []byte) error {
 func (m *MemStorage) LoseUnsynced() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.forget(m.unsynced)
 	m.unsynced = nil
 }
 

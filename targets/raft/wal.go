@@ -103,16 +103,21 @@ func loadWALSnapshot(s Storage) (core.HardState, *core.Snapshot, []core.Entry, e
 	if err != nil {
 		return hs, nil, nil, err
 	}
+	decode := decodeWALRecord
+	if c, ok := s.(walCache); ok {
+		decode = c.decodeWALRecord
+	}
 	for i, b := range recs {
-		var rec walRecord
-		if err := json.Unmarshal(b, &rec); err != nil {
+		rec, err := decode(b)
+		if err != nil {
 			return hs, nil, nil, fmt.Errorf("wal record %d: %w", i, err)
 		}
 		if rec.HardState != nil {
 			hs = *rec.HardState
 		}
 		if rec.Snapshot != nil {
-			snap, base, log = rec.Snapshot, rec.Snapshot.Index, nil
+			s := *rec.Snapshot // a cached record is shared
+			snap, base, log = &s, s.Index, nil
 		}
 		ents := rec.Entries
 		// Entries the snapshot already covers are committed: skip them.
@@ -132,6 +137,21 @@ func loadWALSnapshot(s Storage) (core.HardState, *core.Snapshot, []core.Entry, e
 		hs.Commit = last
 	}
 	return hs, snap, log, nil
+}
+
+// decodeWALRecord decodes one record of the WAL.
+func decodeWALRecord(b []byte) (rec walRecord, err error) {
+	err = json.Unmarshal(b, &rec)
+	return rec, err
+}
+
+// walCache is a Storage that keeps its records decoded (MemStorage), so
+// that a simulated node, restarted hundreds of times in one run, does not
+// decode its whole WAL at every restart (that was most of the simulator's
+// time under the forget-vote scenario). A decoded record is shared between
+// loads: loadWALSnapshot copies what it returns of it.
+type walCache interface {
+	decodeWALRecord(b []byte) (walRecord, error)
 }
 
 // loadWAL replays s into the latest HardState and the log, for a WAL
