@@ -154,10 +154,15 @@ type BankLinear struct {
 	// reads, and info or never-completed transfers.
 	Ops int `json:"ops"`
 	// Settled counts the unknown transfers the search did not have to
-	// place: those whose outcome the last read decided (appliedUnknown),
-	// or every one when a linearization in which none took effect exists
-	// (checked first); those that did not happen are in Dropped.
+	// place: those whose outcome the reads decided (settleSegments, or
+	// appliedUnknown from the last read), or every one when a
+	// linearization in which none took effect exists (checked first);
+	// those that did not happen are in Dropped.
 	Settled int `json:"settled,omitempty"`
+	// Checkpoints counts the reads no ok transfer overlaps whose
+	// balances settled the unknown transfers (settleSegments); zero when
+	// they did not.
+	Checkpoints int `json:"checkpoints,omitempty"`
 	// Dropped counts the info or never-completed transfers left out
 	// because no ok operation completed after their invoke: nothing could
 	// observe them.
@@ -548,10 +553,10 @@ func (op *bankOp) String() string {
 	} else {
 		s = "read() → " + op.canonical()
 	}
-	switch {
-	case op.status == "":
+	switch op.status { // a settled unknown transfer (settleSegments) keeps its status
+	case "":
 		s += " (never completed)"
-	case op.unknown:
+	case history.Info:
 		s += " (info)"
 	}
 	return s
@@ -840,7 +845,11 @@ func bankModel(accounts int, initial int64) porcupine.Model {
 // simulated history about 20 info transfers that did not happen out of 6,000
 // operations already kept the search from finishing in 10 seconds: the
 // verdict is then Unknown, never true. Its cache of states grows as fast,
-// which is what the memory budget bounds.
+// which is what the memory budget bounds. So the reads settle the unknown
+// transfers first when they can (settleSegments): the checkpoints between
+// which ok transfers and reads alternate say how many of each kind took
+// effect in each segment, and a settled transfer is placed within its
+// segment or left out.
 func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration, watch *memoryWatch) (BankLinear, *bankRefutation) {
 	lin := BankLinear{Valid: Unknown, Timeout: timeout.String()}
 	var all []*bankOp
@@ -868,12 +877,35 @@ func checkBankLinear(h *bankHistory, o BankOptions, timeout time.Duration, watch
 		}
 		kept = append(kept, t)
 	}
-	if applied, settled, ok := appliedUnknown(h, kept, o); ok {
-		lin.Dropped += len(kept) - len(applied)
-		lin.Settled = settled
-		kept = applied
-	}
 	model := bankModel(o.Accounts, o.InitialBalance)
+	seg, segOK := settleSegments(h, kept, o)
+	switch {
+	case segOK && seg.Unique:
+		// Exact: the search decides the history either way.
+		lin.Checkpoints = seg.Checkpoints
+		lin.Dropped += seg.Dropped
+		lin.Settled = seg.Dropped + len(seg.Definite)
+		all = append(all, seg.Definite...)
+		kept = seg.Open
+	case segOK && timeout > 0:
+		// Several assignments fit: one that makes the history
+		// linearizable decides it, else the search below does.
+		start := time.Now()
+		if checkWithin(model, bankOperations(append(slices.Clone(all), seg.Definite...)), timeout/4, watch) == porcupine.Ok {
+			lin.Valid, lin.Ops, lin.Checkpoints = True, len(all)+len(seg.Definite), seg.Checkpoints
+			lin.Dropped += len(kept) - len(seg.Definite)
+			lin.Settled = len(kept)
+			return lin, nil
+		}
+		timeout -= time.Since(start)
+		fallthrough
+	default:
+		if applied, settled, ok := appliedUnknown(h, kept, o); ok {
+			lin.Dropped += len(kept) - len(applied)
+			lin.Settled = settled
+			kept = applied
+		}
+	}
 	if timeout <= 0 {
 		lin.Ops = len(all) + len(kept)
 		return lin, nil // expired: undecided
