@@ -58,6 +58,14 @@ type Resolver interface {
 	Resolve(call *Call, cause Answer)
 }
 
+// RoundRobin is implemented by clusters of leaderless targets whose
+// clients send each operation to the next node in turn, as crdt's client
+// does, instead of staying on one node, following leader hints and
+// probing another node with every ProbeEvery-th read.
+type RoundRobin interface {
+	RoundRobin()
+}
+
 // Client behaviour, as the bundled HTTP clients behave.
 const (
 	// ProbeEvery sends every ProbeEvery-th read of a worker to another
@@ -263,10 +271,12 @@ type worker struct {
 	cur     int
 	reads   int
 	probes  int
-	every   time.Duration
-	end     time.Duration
-	next    time.Duration
-	stopped func()
+	// roundRobin: each op goes to the next node (see RoundRobin).
+	roundRobin bool
+	every      time.Duration
+	end        time.Duration
+	next       time.Duration
+	stopped    func()
 }
 
 func (wk *worker) issue() {
@@ -278,7 +288,10 @@ func (wk *worker) issue() {
 	op := wk.stream.Next(wk.rng)
 	op.Process = wk.process
 	idx := wk.cur
-	if op.F == "read" && len(w.ids) > 1 {
+	switch {
+	case wk.roundRobin:
+		wk.cur = (wk.cur + 1) % len(w.ids)
+	case op.F == "read" && len(w.ids) > 1:
 		if wk.reads++; wk.reads%ProbeEvery == 0 {
 			idx = (wk.cur + 1 + wk.probes%(len(w.ids)-1)) % len(w.ids)
 			wk.probes++
@@ -290,6 +303,7 @@ func (wk *worker) issue() {
 			wk.process += history.Process(wk.workers)
 		}
 		switch {
+		case wk.roundRobin:
 		case c.lead >= 0:
 			wk.cur = c.lead
 		case c.moveOn && c.idx == wk.cur:

@@ -176,11 +176,12 @@ func (r *run) record(op history.Op) {
 
 func (r *run) startWorker(i int, end time.Duration, stopped func()) {
 	cfg := r.cfg
+	_, roundRobin := r.cl.(RoundRobin)
 	wk := &worker{cs: r.cs, stream: cfg.Generator.Worker(i),
 		// The worker's ops are a function of the seed and i alone, as
 		// in real runs.
 		rng:     rand.New(rand.NewSource(cfg.Seed*1_000_003 + int64(i))),
-		process: history.Process(i), workers: cfg.Concurrency, cur: i % len(cfg.IDs),
+		process: history.Process(i), workers: cfg.Concurrency, cur: i % len(cfg.IDs), roundRobin: roundRobin,
 		every: time.Duration(float64(time.Second) * float64(cfg.Concurrency) / cfg.Rate), end: end, stopped: stopped}
 	stagger := time.Duration(wk.rng.Int63n(int64(wk.every) + 1))
 	wk.next = r.w.now + stagger

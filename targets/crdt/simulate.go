@@ -85,6 +85,10 @@ type simNode struct {
 // SetEIO after Start when the fault is still on (it calls SetEIO only for
 // up nodes, so a node that crash-stopped under EIO would otherwise come
 // back failing every write after the heal).
+// RoundRobin implements simulator.RoundRobin: every node serves reads and
+// writes, and Client sends each operation to the next node in turn.
+func (c *simulated) RoundRobin() {}
+
 func (c *simulated) Start(id string) error {
 	n := c.nodes[id]
 	n.stor.SyncErr = nil

@@ -339,3 +339,33 @@ func TestSimAnswer(t *testing.T) {
 		t.Errorf("an update's answer carries value %q", a.Value)
 	}
 }
+
+// TestSimRoundRobin: as Client does, each worker sends its operations to
+// the nodes in turn, whatever the answers (the simulator's default client
+// stays on one node and probes another with every fourth read).
+func TestSimRoundRobin(t *testing.T) {
+	out := simTest{workload: "set", seed: 2, time: 5 * time.Second}.run(t)
+	ops, err := history.ReadFile(filepath.Join(out.Dir, store.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"n1", "n2", "n3"}
+	last := map[history.Process]string{}
+	checked := 0
+	for _, op := range ops {
+		if op.Type == history.Invoke || op.Node == "" || op.Final != "" || op.IsNemesis() {
+			continue
+		}
+		if prev, ok := last[op.Process]; ok {
+			want := ids[(slices.Index(ids, prev)+1)%len(ids)]
+			if op.Node != want {
+				t.Fatalf("process %d: an op on %s after one on %s, want %s: %+v", op.Process, op.Node, prev, want, op)
+			}
+			checked++
+		}
+		last[op.Process] = op.Node
+	}
+	if checked < 500 {
+		t.Fatalf("only %d successive ops checked", checked)
+	}
+}
