@@ -198,6 +198,6 @@ simulator (nothing to shrink), 254 bad input.`,
 	}
 	cmd.Flags().StringVarP(&outPath, "out", "o", "", "where to write the scenario (default <run-dir>/"+ShrunkScenarioFile+")")
 	cmd.Flags().IntVar(&maxTests, "max-runs", 300, "most candidates to try")
-	cmd.Flags().IntVar(&seeds, "seeds", 3, "try each candidate with the run's seed and the next seeds-1 (other timings and operations): it must fail on as many as the run's own faults do, so that the result does not hang on one timing")
+	cmd.Flags().IntVar(&seeds, "seeds", 5, "try each candidate with the run's seed and the next seeds-1 (other timings and operations): it must fail on as many as the run's own faults do, so that the result does not hang on one timing")
 	return cmd
 }
