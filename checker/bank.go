@@ -1084,13 +1084,11 @@ type unknownGroup struct {
 	amount   int64
 }
 
-// unknownSubsets counts the ways (up to 2) that unknown transfers can add
-// up to need, balance by balance; identical transfers (same accounts and
-// amount) have the same effect, so a way is how many of each group. For
-// one way it also returns the groups and how many of each.
-func unknownSubsets(unknown []*bankOp, need []int64, accounts int) (solutions int, groups []*unknownGroup, counts []int) {
-	// Identical transfers (same accounts and amount) have the same effect:
-	// the sum can only tell how many of each group happened.
+// groupUnknown groups unknown transfers by their effect (same accounts,
+// same amount), in order of each group's first member; each group keeps
+// its members in the order given.
+func groupUnknown(unknown []*bankOp) []*unknownGroup {
+	var groups []*unknownGroup
 	byKind := map[[3]int64]*unknownGroup{}
 	for _, t := range unknown {
 		k := [3]int64{int64(t.from), int64(t.to), t.amount}
@@ -1102,6 +1100,17 @@ func unknownSubsets(unknown []*bankOp, need []int64, accounts int) (solutions in
 		}
 		g.ops = append(g.ops, t)
 	}
+	return groups
+}
+
+// unknownSubsets counts the ways (up to 2) that unknown transfers can add
+// up to need, balance by balance; identical transfers (same accounts and
+// amount) have the same effect, so a way is how many of each group. For
+// one way it also returns the groups and how many of each.
+func unknownSubsets(unknown []*bankOp, need []int64, accounts int) (solutions int, groups []*unknownGroup, counts []int) {
+	// Identical transfers (same accounts and amount) have the same effect:
+	// the sum can only tell how many of each group happened.
+	groups = groupUnknown(unknown)
 	// Meet in the middle: every count vector of the first half of the
 	// groups, by the sum it makes; then each of the second half looks for
 	// its complement.

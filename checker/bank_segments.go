@@ -138,17 +138,7 @@ func settleSegments(h *bankHistory, unknown []*bankOp, o BankOptions) (s bankSet
 
 	// Groups of identical unknown transfers, each in invoke order; how
 	// many of each were invoked before each checkpoint returned.
-	byKind := map[[3]int64]*unknownGroup{}
-	for _, t := range unknown {
-		k := [3]int64{int64(t.from), int64(t.to), t.amount}
-		g := byKind[k]
-		if g == nil {
-			g = &unknownGroup{from: t.from, to: t.to, amount: t.amount}
-			byKind[k] = g
-			p.groups = append(p.groups, g)
-		}
-		g.ops = append(g.ops, t)
-	}
+	p.groups = groupUnknown(unknown)
 	for _, g := range p.groups {
 		slices.SortStableFunc(g.ops, func(a, b *bankOp) int { return cmp.Compare(a.call, b.call) })
 	}
