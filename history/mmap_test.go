@@ -50,23 +50,7 @@ func TestReadFileMapped(t *testing.T) {
 // error, not a crash.
 func TestReadFileShrinks(t *testing.T) {
 	data := genHistory(30000, 8)
-	path := filepath.Join(t.TempDir(), "history.jsonl")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	mapped, unmap, err := mapFile(f, int64(len(data)))
-	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skip("no mapped files on this platform")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unmap()
+	path, mapped := mapTemp(t, data)
 	if err := os.Truncate(path, 4096); err != nil {
 		t.Fatal(err)
 	}
@@ -82,23 +66,7 @@ func TestReadFileShrinks(t *testing.T) {
 // error.
 func TestDecodeChunksFault(t *testing.T) {
 	data := genHistory(60000, 9)
-	path := filepath.Join(t.TempDir(), "history.jsonl")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	mapped, unmap, err := mapFile(f, int64(len(data)))
-	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skip("no mapped files on this platform")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unmap()
+	path, mapped := mapTemp(t, data)
 	chunks, n := splitChunks(mapped)
 	if len(chunks) < 3 {
 		t.Fatalf("%d chunks; want several", len(chunks))
@@ -116,4 +84,29 @@ func TestDecodeChunksFault(t *testing.T) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	decodeChunks(chunks, make([]Op, n), path, true)
 	t.Fatal("decodeChunks returned")
+}
+
+// mapTemp writes data to a file under t.TempDir() and maps it (skipping
+// the test where files cannot be mapped); the mapping and the file are
+// released when the test ends.
+func mapTemp(t *testing.T, data []byte) (path string, mapped []byte) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "history.jsonl")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	mapped, unmap, err := mapFile(f, int64(len(data)))
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip("no mapped files on this platform")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unmap)
+	return path, mapped
 }
