@@ -536,11 +536,7 @@ func parseIntOrNull(v json.RawMessage) (null bool, n int64, ok bool) {
 	if len(v) == 0 || string(v) == "null" {
 		return true, 0, true
 	}
-	if n, ok := plainInt(v); ok {
-		return false, n, true
-	}
-	n, err := strconv.ParseInt(string(v), 10, 64)
-	if err == nil {
+	if n, ok := history.ParseInt(v); ok {
 		return false, n, true
 	}
 	// Tolerate integral numbers written as 1.0 or 1e3.
@@ -553,30 +549,6 @@ func parseIntOrNull(v json.RawMessage) (null bool, n int64, ok bool) {
 		return false, 0, false
 	}
 	return false, int64(f), true
-}
-
-// plainInt parses an optional minus and 1 to 18 decimal digits, the
-// integers the register workload writes, as strconv.ParseInt would; it
-// reports false for anything else.
-func plainInt(v []byte) (int64, bool) {
-	digits := v
-	if len(digits) > 0 && digits[0] == '-' {
-		digits = digits[1:]
-	}
-	if len(digits) == 0 || len(digits) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if len(digits) < len(v) {
-		n = -n
-	}
-	return n, true
 }
 
 // parseIntPair parses [from, to].

@@ -126,9 +126,12 @@ func decodeString(raw []byte) (string, bool) {
 	return s, true
 }
 
-// parseInt parses a JSON number (already checked by the scanner) that
-// encoding/json would store in an int64: no fraction, no exponent, in range.
-func parseInt(b []byte) (int64, bool) {
+// ParseInt parses an optional minus and decimal digits as
+// strconv.ParseInt(string(b), 10, 64) does, without allocating for the
+// integers of up to 18 digits histories hold; false for anything else (a
+// fraction, an exponent, out of range). It is how an op's integer fields
+// are read, and checkers use it for integer values.
+func ParseInt(b []byte) (int64, bool) {
 	digits := b
 	if len(digits) > 0 && digits[0] == '-' {
 		digits = digits[1:]
@@ -277,7 +280,7 @@ func (d *lineDecoder) parse(line []byte, op *Op) (msg string, std bool) {
 		switch field {
 		case fIndex, fTime:
 			if !isInt {
-				if n, ok = parseInt(raw); !ok {
+				if n, ok = ParseInt(raw); !ok {
 					return fmt.Sprintf("%s %s is not an integer", opFields[field], raw), false
 				}
 			}
