@@ -22,6 +22,9 @@ type Call struct {
 	// Prev, on a call made to resolve an indefinite answer (Resolver),
 	// is the call that got it.
 	Prev *Call
+	// RequestID is the cluster's own id for the request it made of this
+	// call, if any (twopc's transfer ids): a Resolver reads Prev's.
+	RequestID string
 
 	id   uint64
 	c    *clientCall

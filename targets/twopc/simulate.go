@@ -33,7 +33,7 @@ func (simTarget) NewCluster(w *simulator.World, cfg simulator.ClusterConfig) (si
 		return nil, err
 	}
 	c := &simulated{w: w, cfg: cfg, coord: coordinatorOf(cfg.IDs), nodes: map[string]*simulatedNode{},
-		client: &Client{workload: cfg.Workload}, reqIDs: map[*simulator.Call]string{}}
+		client: &Client{workload: cfg.Workload}}
 	for _, id := range cfg.IDs {
 		c.nodes[id] = &simulatedNode{log: &MemStorage{}}
 	}
@@ -54,11 +54,10 @@ type simulated struct {
 	coord  string
 	nodes  map[string]*simulatedNode
 	client *Client // only its request (op → Request) is used
-	// reqs numbers the request ids (Request.ID) of transfers, writes and
-	// cas, unique over the run as a real client's are; reqIDs holds each
-	// call's, for resolving it.
-	reqs   uint64
-	reqIDs map[*simulator.Call]string
+	// reqs numbers the request ids (Request.ID, kept in the call's
+	// RequestID for resolving it) of transfers, writes and cas, unique over
+	// the run as a real client's are.
+	reqs uint64
 }
 
 type simulatedNode struct {
@@ -140,7 +139,7 @@ func (c *simulated) Request(id string, call *simulator.Call) {
 	if call.Op.F != "read" {
 		c.reqs++
 		req.ID = fmt.Sprintf("sim-%d", c.reqs)
-		c.reqIDs[call] = req.ID
+		call.RequestID = req.ID
 	}
 	c.ask(id, simWait{call: call, req: req})
 }
@@ -251,11 +250,7 @@ func (c *simulated) answered(id string, wt simWait, resp Response) {
 		c.outcome(id, wt, resp)
 		return
 	}
-	a := simAnswer(id, wt.call.Op.F, resp)
-	if a.Type != history.Info {
-		delete(c.reqIDs, wt.call) // nothing left to resolve
-	}
-	c.w.Answer(wt.call, a)
+	c.w.Answer(wt.call, simAnswer(id, wt.call.Op.F, resp))
 }
 
 // ResolveFor is Client's: how long it asks for an in-doubt outcome.
@@ -266,13 +261,12 @@ func (c *simulated) ResolveFor() time.Duration { return ResolveFor }
 // connection reset), every ResolveRetry until it learns it or call's
 // deadline passes.
 func (c *simulated) Resolve(call *simulator.Call, cause simulator.Answer) {
-	id, ok := c.reqIDs[call.Prev]
-	delete(c.reqIDs, call.Prev)
-	if !ok {
+	id := call.Prev.RequestID
+	if id == "" {
 		c.w.Answer(call, cause)
 		return
 	}
-	c.reqIDs[call] = id
+	call.RequestID = id
 	c.query(simWait{call: call, req: Request{F: FOutcome, ID: id}, resolving: &simResolve{cause: cause.Error}})
 }
 
