@@ -217,7 +217,8 @@ func (cs *clients) crashed(id string) {
 
 // end completes c with a: sent says the request reached the node, so a
 // write may have happened. Reads that fail in doubt are failures: they
-// changed nothing.
+// changed nothing. A write in doubt is first resolved (Resolver), once:
+// the resolving call's answer, or its deadline, ends c.
 func (cs *clients) end(c *clientCall, a Answer, sent bool) {
 	if c.done {
 		return
@@ -232,18 +233,10 @@ func (cs *clients) end(c *clientCall, a Answer, sent bool) {
 		cs.w.at(rs.ResolveFor(), func() {
 			if c.hopID == rc.id {
 				a.Error += "; outcome unknown after " + rs.ResolveFor().String()
-				cs.finishEnd(c, a, true)
+				cs.end(c, a, true)
 			}
 		})
 		rs.Resolve(rc, a)
-		return
-	}
-	cs.finishEnd(c, a, sent)
-}
-
-// finishEnd completes c with a, as end does, without resolving.
-func (cs *clients) finishEnd(c *clientCall, a Answer, sent bool) {
-	if c.done {
 		return
 	}
 	c.done = true
